@@ -1,0 +1,1 @@
+"""Recommender models: the interface (``base``), the registry, one family per module."""
