@@ -1,0 +1,32 @@
+"""Adaptive Recommendation Studio: the dashboard's router and shared sidebar.
+
+Run with ``streamlit run app.py``. Every page is listed explicitly below; pages
+are thin (read widgets, call ``recsys``, render) and share the sidebar choices
+(dataset, device) through ``ui.state``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+
+ASSETS = pathlib.Path(__file__).parent / "assets"
+
+st.set_page_config(
+    page_title="Adaptive Recommendation Studio",
+    page_icon=str(ASSETS / "logo.png"),
+    layout="wide",
+)
+
+PAGES = [
+    st.Page("pages/data.py", title="Data", icon="🗂️", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+]
+
+navigation = st.navigation(PAGES)
+render_sidebar()
+navigation.run()

@@ -1,0 +1,1 @@
+"""The only Streamlit-aware helpers: state accessors, cache wrappers, forms and chart renderers."""

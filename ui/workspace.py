@@ -1,0 +1,27 @@
+"""Cached access to the on-disk workspace for pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from recsys.data.profile import DataProfile, profile_dataset
+from recsys.workspace import Workspace
+
+
+@st.cache_resource
+def workspace() -> Workspace:
+    """One Workspace object per server process (it is safe to share: all state is on disk)."""
+    return Workspace()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def load_tables(name: str, fingerprint: str) -> dict[str, pd.DataFrame]:
+    """Tables of a dataset; the fingerprint in the key makes a re-import invalidate the cache."""
+    return workspace().load_tables(name)
+
+
+@st.cache_data(max_entries=8, show_spinner="Profiling the dataset...")
+def dataset_profile(name: str, fingerprint: str) -> DataProfile:
+    tables = load_tables(name, fingerprint)
+    return profile_dataset({k: v for k, v in tables.items() if k in ("interactions", "items", "users")})
