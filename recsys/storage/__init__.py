@@ -1,0 +1,1 @@
+"""Low-level storage helpers shared by the workspace (atomic files and directories)."""
