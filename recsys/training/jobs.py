@@ -146,7 +146,7 @@ def job_status(workspace: "Workspace", job_id: str) -> JobStatus:
                                                  message="cancelled")
             else:
                 record = workspace.update_record(KIND, job_id, status=FAILED, finished_at=now_iso(),
-                                                 error=DIED_MESSAGE)
+                                                 error=DIED_MESSAGE, message="failed")
     return _to_status(record)
 
 
@@ -219,7 +219,10 @@ def _to_status(record: dict) -> JobStatus:
         eta = progress.get("eta")
         if eta is None and fraction and fraction > 0.05:
             eta = elapsed * (1.0 - fraction) / fraction
-    message = record.get("message") or progress.get("message") or ""
+    if status in ACTIVE:
+        message = progress.get("message") or record.get("message") or ""
+    else:
+        message = record.get("message") or ""
     if status == QUEUED and not message:
         message = "waiting for the training process to start"
     return JobStatus(
