@@ -33,7 +33,8 @@ def catalog_coverage(ranked: np.ndarray, n_items: int) -> float:
     ranked = _as_ranked(ranked)
     if n_items <= 0:
         raise ValueError("n_items must be positive")
-    return len(np.unique(ranked[ranked >= 0])) / float(n_items)
+    counts = np.bincount(ranked[ranked >= 0], minlength=n_items)
+    return np.count_nonzero(counts) / float(n_items)
 
 
 def novelty(ranked: np.ndarray, item_popularity: np.ndarray, n_users: int) -> np.ndarray:

@@ -55,7 +55,7 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) ->
     block = max(1, _DRAWS_PER_BLOCK // max(n, 1))
     for start in range(0, n_boot, block):
         stop = min(start + block, n_boot)
-        out[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+        out[start:stop] = values[rng.integers(0, n, size=(stop - start, n), dtype=np.int32)].mean(axis=1)
     return out
 
 

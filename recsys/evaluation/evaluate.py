@@ -135,6 +135,8 @@ def evaluate_recommendations(ranked: np.ndarray, users: np.ndarray, split_or_tes
     if ranked.ndim != 2 or len(ranked) != len(users):
         raise ValueError("ranked must be (len(users), L)")
     relevance, seen, n_items, train, feature_source = _target(split_or_test, on)
+    if ranked.size and ranked.max() >= n_items:
+        raise ValueError(f"ranked holds item index {ranked.max()} but the catalog has {n_items} items")
     eval_users = np.flatnonzero(np.diff(relevance.indptr) > 0)
     kmax = max(ks)
     lists = _align(ranked, users, eval_users, kmax if seen is None or not filter_seen else ranked.shape[1])
@@ -166,8 +168,8 @@ def evaluate_recommendations(ranked: np.ndarray, users: np.ndarray, split_or_tes
         if pop is not None:
             valid = top >= 0
             summary[f"avgpop@{k}"] = float(pop[top[valid]].mean()) if valid.any() else 0.0
-    summary["n_users"] = float(len(eval_users))
-    summary["n_users_without_list"] = float((~np.isin(eval_users, users)).sum())
+    summary["n_users"] = int(len(eval_users))
+    summary["n_users_without_list"] = int((pd.Index(users).get_indexer(eval_users) < 0).sum())
     return EvaluationResult(per_user, summary, ks)
 
 
@@ -185,15 +187,20 @@ def _beyond_columns(lists: np.ndarray, ks: tuple[int, ...], n_items: int, train:
     out: dict[str, np.ndarray] = {}
     pop = _avgpop_source(train, n_items, item_popularity)
     users_per_item = train.item_popularity() if train is not None else None
+    n_train_users = _count_nonzero_users(train) if train is not None else 0
     for k in ks:
         top = lists[:, :k]
         if users_per_item is not None:
-            out[f"novelty@{k}"] = beyond.novelty(top, users_per_item, len(train.active_users()))
+            out[f"novelty@{k}"] = beyond.novelty(top, users_per_item, n_train_users)
         if item_categories is not None or item_embeddings is not None:
             out[f"diversity@{k}"] = beyond.intra_list_diversity(top, item_categories, item_embeddings)
         if pop is not None:
             out[f"avgpop@{k}"] = beyond.average_popularity(top, pop)
     return out
+
+
+def _count_nonzero_users(data: Dataset) -> int:
+    return int(np.count_nonzero(np.bincount(data.frame["user_idx"].to_numpy(), minlength=data.n_users)))
 
 
 def recommendations_matrix(recs: "Recommendations", users: np.ndarray, k: int) -> np.ndarray:

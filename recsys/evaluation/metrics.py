@@ -37,9 +37,27 @@ def _relevance_csr(relevant, n_rows: int) -> sp.csr_matrix:
     return rel
 
 
+def unique_int(values: np.ndarray, *, return_inverse: bool = False):
+    """Sorted distinct integers (optionally with the inverse map), like ``np.unique``.
+
+    Sort-based: numpy 2.4's hash-based ``np.unique`` is 30-60x slower on large
+    int64 arrays with many distinct values.
+    """
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(ordered), bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if not return_inverse:
+        return ordered[first]
+    inverse = np.empty(len(values), np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 def _relevance_keys(rel: sp.csr_matrix, width: np.int64) -> np.ndarray:
     rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
-    return np.unique(rows * width + rel.indices.astype(np.int64))
+    return unique_int(rows * width + rel.indices.astype(np.int64))
 
 
 def n_relevant(relevant) -> np.ndarray:

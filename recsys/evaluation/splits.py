@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
+from recsys.evaluation.metrics import unique_int
 
 PROTOCOLS = ("leave_last_out", "temporal", "random")
 TIME_PROTOCOLS = ("leave_last_out", "temporal")
@@ -108,14 +109,26 @@ def _keys(data: Dataset, users: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 
 def _last_row_per_user(users: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Row position of each user's last masked row (frame order = time order)."""
-    rows = np.flatnonzero(mask)[::-1]
-    _, first = np.unique(users[rows], return_index=True)
-    return np.sort(rows[first])
+    """Row position of each user's last masked row (frame order = time order), ascending."""
+    rows = np.flatnonzero(mask)
+    by_user = rows[np.argsort(users[rows], kind="stable")]
+    u = users[by_user]
+    last = np.ones(len(u), bool)
+    last[:-1] = u[1:] != u[:-1]
+    return np.sort(by_user[last])
+
+
+def _member(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``np.isin`` by binary search (numpy 2.4's sort-based isin calls the slow ``np.unique``)."""
+    targets = np.sort(targets)
+    if len(targets) == 0:
+        return np.zeros(len(values), bool)
+    pos = np.minimum(np.searchsorted(targets, values), len(targets) - 1)
+    return targets[pos] == values
 
 
 def _count_users(frame_users: np.ndarray) -> int:
-    return int(len(np.unique(frame_users)))
+    return int(np.count_nonzero(np.bincount(frame_users))) if len(frame_users) else 0
 
 
 # ----- leave-last-out --------------------------------------------------------
@@ -149,7 +162,7 @@ def leave_last_out(data: Dataset, *, with_valid: bool = True, min_events: int = 
     f = data.frame
     users, items = f["user_idx"].to_numpy(), f["item_idx"].to_numpy()
     keys = _keys(data, users, items)
-    n_distinct = np.bincount(np.unique(keys) // max(data.n_items, 1), minlength=data.n_users)
+    n_distinct = np.bincount(unique_int(keys) // max(data.n_items, 1), minlength=data.n_users)
     eligible = n_distinct[users] >= min_events
     if not eligible.any():
         raise ValueError(f"no user has {min_events} distinct items to hold one out")
@@ -158,7 +171,7 @@ def leave_last_out(data: Dataset, *, with_valid: bool = True, min_events: int = 
     dropped = 0
     for part in ("test", "valid") if with_valid else ("test",):
         last = _last_row_per_user(users, remaining)
-        on_item = np.isin(keys, keys[last]) & remaining
+        on_item = _member(keys, keys[last]) & remaining
         dropped += int(on_item.sum()) - len(last)
         held[part] = last
         remaining &= ~on_item
@@ -300,7 +313,7 @@ def random_holdout(data: Dataset, *, test_fraction: float = 0.2, valid_fraction:
     f = data.frame
     users, items = f["user_idx"].to_numpy(), f["item_idx"].to_numpy()
     keys = _keys(data, users, items)
-    pairs, inverse = np.unique(keys, return_inverse=True)
+    pairs, inverse = unique_int(keys, return_inverse=True)
     pair_user = pairs // max(data.n_items, 1)
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(pairs)), pair_user))
