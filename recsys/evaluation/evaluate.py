@@ -213,7 +213,7 @@ def recommendations_matrix(recs: "Recommendations", users: np.ndarray, k: int) -
     return out
 
 
-def _check_no_leak(model: "Recommender", split: Split, relevance: sp.csr_matrix, on: str) -> None:
+def _check_no_leak(model: "Recommender", relevance: sp.csr_matrix, on: str) -> None:
     history = getattr(model, "history_", None)
     if history is None:
         return
@@ -237,7 +237,7 @@ def evaluate_model(model: "Recommender", split: Split, *, ks: Sequence[int] = (1
     held-out items (it was fit on them).
     """
     relevance = split.relevant(on)
-    _check_no_leak(model, split, relevance, on)
+    _check_no_leak(model, relevance, on)
     users = np.flatnonzero(np.diff(relevance.indptr) > 0)
     kmax = max(int(k) for k in ks)
     recs = model.recommend(users, kmax, exclude_seen=False, exclude=split.seen_for(on), batch_size=batch_size)
