@@ -297,12 +297,14 @@ def _popularity_lists(data: BenchmarkData, users: np.ndarray, k: int) -> tuple[n
     if data.valid is not None:
         seen = data.valid.matrix(binary=True)[users].tocoo()
         scores[seen.row, seen.col] = -np.inf
-    k = min(k, scores.shape[1])
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     top_scores = np.take_along_axis(scores, top, axis=1)
-    top = np.where(np.isfinite(top_scores), top, -1)
-    top_scores = np.where(np.isfinite(top_scores), top_scores, np.nan)
-    return top, top_scores
+    items = np.full((len(users), k), -1, np.int64)
+    values = np.full((len(users), k), np.nan, np.float64)
+    finite = np.isfinite(top_scores)
+    items[:, : top.shape[1]] = np.where(finite, top, -1)
+    values[:, : top.shape[1]] = np.where(finite, top_scores, np.nan)
+    return items, values
 
 
 def ranked_frame(data: BenchmarkData, users: np.ndarray, items: np.ndarray, scores: np.ndarray,

@@ -31,7 +31,7 @@ from recsys.models.base import Recommender
 from recsys.models.registry import get_spec
 from recsys.storage.atomic import atomic_dir, atomic_file
 from recsys.training.progress import ProgressCallback, ProgressEvent, TrainingCancelled
-from recsys.training.runner import NO_SPLIT, fit_and_evaluate, normalize_split
+from recsys.training.runner import NO_SPLIT, check_request, fit_and_evaluate
 
 if TYPE_CHECKING:
     from recsys.evaluation.splits import Split
@@ -138,7 +138,7 @@ def train_run(
 
     Returns the stored ``RunRecord``. Raises ``TrainingCancelled`` on a cancel.
     """
-    protocol = normalize_split(split)
+    protocol = check_request(model_key, params, split, device)
     started = time.monotonic()
     spec = get_spec(model_key)
     _emit(callbacks, "load", f"loading dataset {dataset!r}", started)

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recsys.models.registry import get_spec
-from recsys.training.device import resolve_device
-from recsys.training.runner import normalize_split
+from recsys.training.runner import check_request
 
 if TYPE_CHECKING:
     from recsys.workspace import Workspace
@@ -93,14 +92,13 @@ def start_training_job(
     The request is checked here (model key, parameters, split, device, dataset) so a bad
     one fails at once with a ValueError/KeyError/WorkspaceError instead of in the worker.
     """
+    protocol = check_request(model_key, params, split, device or "auto")
     spec = get_spec(model_key)
-    spec.create(**dict(params or {}))  # validates the parameters; constructors do no work
     job_spec = {"dataset": workspace.dataset_info(dataset).name, "model_key": spec.key,
                 "display_name": spec.display_name, "params": dict(params or {}),
-                "split": normalize_split(split), "split_params": dict(split_params or {}),
+                "split": protocol, "split_params": dict(split_params or {}),
                 "device": str(device or "auto"), "seed": int(seed), "k": int(k),
                 "time_budget_s": float(time_budget_s) if time_budget_s else None}
-    resolve_device(job_spec["device"])
     job_id = workspace.new_id(KIND)
     workspace.put_record(KIND, job_id, {
         "status": QUEUED, "spec": job_spec, "created_at": now_iso(), "dataset": job_spec["dataset"],

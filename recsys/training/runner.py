@@ -48,6 +48,13 @@ def normalize_split(split: str | None) -> str:
     return key
 
 
+def check_request(model_key: str, params: dict | None, split: str, device: str) -> str:
+    """Validate a training request before any work (ValueError/KeyError); return the protocol."""
+    get_spec(model_key).create(**dict(params or {}))  # constructors only store parameters
+    resolve_device(device)
+    return normalize_split(split)
+
+
 def build_model(model_key: str, params: dict | None, data: Dataset) -> Recommender:
     """Create the registry model, refusing data it cannot run on (a clear ValueError)."""
     spec = get_spec(model_key)
