@@ -121,7 +121,7 @@ def render_import() -> None:
         except (DataValidationError, WorkspaceError) as err:
             st.error(str(err))
             return
-        state.request_dataset(info.name)
+        state.set_current_dataset(info.name)
         state.flash(f"Imported **{info.name}**: " + ", ".join(f"{t} {n:,} rows" for t, n in info.row_counts.items()
                                                                if not t.startswith("dropped")))
         st.rerun()

@@ -15,20 +15,14 @@ def render_sidebar() -> None:
     ws = workspace()
     with st.sidebar:
         _ensure_a_dataset(ws)
-        state.apply_requested_dataset()
         names = [info.name for info in ws.list_datasets()]
         if names:
-            if state.current_dataset() not in names:
-                state.set_current_dataset(names[0])
-            st.selectbox("Dataset", names, key=state.DATASET_KEY,
-                         help="Datasets imported into the workspace. Import more on the Data page.")
+            state.persistent_selectbox("Dataset", names, store_key=state.DATASET_KEY,
+                                       help="Datasets imported into the workspace. Import more on the Data page.")
         else:
             st.info("No dataset yet: import one on the Data page.")
-        devices = available_devices()
-        if state.current_device() not in devices:
-            st.session_state[state.DEVICE_KEY] = "auto"
-        st.selectbox("Device", devices, key=state.DEVICE_KEY,
-                     help="Where models train. 'auto' uses a CUDA GPU when one is present.")
+        state.persistent_selectbox("Device", available_devices(), store_key=state.DEVICE_KEY,
+                                   help="Where models train. 'auto' uses a CUDA GPU when one is present.")
         st.caption(f"Training on: {describe_device(resolve_device(state.current_device()))}")
         st.caption(f"Workspace: `{ws.root}`")
 

@@ -1,4 +1,9 @@
-"""Typed accessors for the few choices kept in session state (no raw keys in pages)."""
+"""Typed accessors for the few choices kept in session state (no raw keys in pages).
+
+Widget keys are separate from the stored choices: Streamlit drops a widget's
+state when a run does not draw it (for example on some page switches), so each
+choice lives under its own key and the widget copies into it on change.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import streamlit as st
 
 DATASET_KEY = "current_dataset"
 DEVICE_KEY = "current_device"
-PENDING_DATASET_KEY = "_requested_dataset"
+FLASH_KEY = "_flash_message"
 
 
 def current_dataset() -> str | None:
@@ -15,27 +20,30 @@ def current_dataset() -> str | None:
 
 
 def set_current_dataset(name: str) -> None:
-    """Set the sidebar choice; call only before the sidebar widget is drawn."""
     st.session_state[DATASET_KEY] = name
-
-
-def request_dataset(name: str) -> None:
-    """Ask the sidebar to select ``name`` on the next run (pages run after the widget exists)."""
-    st.session_state[PENDING_DATASET_KEY] = name
-
-
-def apply_requested_dataset() -> None:
-    """Called by the sidebar before drawing its dataset picker."""
-    pending = st.session_state.pop(PENDING_DATASET_KEY, None)
-    if pending:
-        st.session_state[DATASET_KEY] = pending
 
 
 def current_device() -> str:
     return st.session_state.get(DEVICE_KEY, "auto")
 
 
-FLASH_KEY = "_flash_message"
+def set_current_device(name: str) -> None:
+    st.session_state[DEVICE_KEY] = name
+
+
+def persistent_selectbox(label: str, options: list, *, store_key: str, **kwargs):
+    """A selectbox whose choice survives page switches, stored under ``store_key``."""
+    widget_key = f"_widget_{store_key}"
+    current = st.session_state.get(store_key)
+    index = options.index(current) if current in options else 0
+    st.session_state[store_key] = options[index] if options else None
+
+    def copy_choice() -> None:
+        st.session_state[store_key] = st.session_state[widget_key]
+
+    if widget_key in st.session_state and st.session_state[widget_key] != st.session_state[store_key]:
+        st.session_state[widget_key] = st.session_state[store_key]
+    return st.selectbox(label, options, index=index, key=widget_key, on_change=copy_choice, **kwargs)
 
 
 def flash(message: str) -> None:
