@@ -6,13 +6,18 @@ import pandas as pd
 import streamlit as st
 
 from recsys.data.profile import DataProfile, profile_dataset
-from recsys.workspace import Workspace
+from recsys.workspace import Workspace, default_root
 
 
-@st.cache_resource
 def workspace() -> Workspace:
-    """One Workspace object per server process (it is safe to share: all state is on disk)."""
-    return Workspace()
+    """The workspace at the configured root (``RECSYS_WORKSPACE`` or ``./workspace``)."""
+    return _workspace_at(str(default_root()))
+
+
+@st.cache_resource(max_entries=8)
+def _workspace_at(root: str) -> Workspace:
+    # One object per root and server process: safe to share, all state is on disk.
+    return Workspace(root)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
