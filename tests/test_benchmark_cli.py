@@ -130,7 +130,8 @@ def test_tune_without_valid_carves_validation_and_refits(split_dir, tmp_path, ca
     assert code == 0, err
     m = json.loads((out_dir / "metrics.json").read_text())["ease"]
     tried = [t["params"]["regularization"] for t in m["tuning"]]
-    assert tried == [p["regularization"] for p in TUNING_GRIDS["ease"]]
+    assert tried == [200.0, 50.0, 100.0, 500.0, 1000.0, 2000.0]  # the default first, then the grid
+    assert sorted(tried) == sorted(p["regularization"] for p in TUNING_GRIDS["ease"])
     best = max(m["tuning"], key=lambda t: t["valid_ndcg@10"])
     assert m["params"]["regularization"] == best["params"]["regularization"]
     assert len(pd.read_csv(out_dir / "ease.csv")) == 41 * 20
