@@ -22,9 +22,9 @@ st.set_page_config(
 )
 
 PAGES = [
-    st.Page("pages/data.py", title="Data", icon="🗂️", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -26,7 +26,7 @@ def long_tail(profile: DataProfile) -> go.Figure:
     fig.add_scatter(x=frame["rank"], y=frame["share_cumulative"], name="cumulative share",
                     yaxis="y2", line=dict(color="#E4572E"))
     fig.update_layout(title="Item popularity: the long tail", height=HEIGHT, xaxis_title="item rank",
-                      yaxis=dict(title="events", type="log"),
+                      yaxis=dict(title="events", type="log", dtick=1),
                       yaxis2=dict(title="cumulative share", overlaying="y", side="right", range=[0, 1]),
                       legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10))
     return fig
@@ -35,7 +35,7 @@ def long_tail(profile: DataProfile) -> go.Figure:
 def customer_activity(profile: DataProfile) -> go.Figure:
     fig = px.bar(profile.user_activity, x="events", y="customers", log_y=True, height=HEIGHT,
                  title="Customer activity: how many customers have n events")
-    fig.update_layout(margin=dict(t=50, b=10))
+    fig.update_layout(margin=dict(t=50, b=10), yaxis_dtick=1)
     return fig
 
 
@@ -52,7 +52,11 @@ def category_mix(profile: DataProfile) -> go.Figure | None:
 
 
 def attribute_breakdown(attribute: str, frame) -> go.Figure:
-    fig = px.bar(frame, x="value", y=["customers", "events"], barmode="group", height=HEIGHT - 40,
-                 title=f"Customers and events by {attribute}")
-    fig.update_layout(legend_title_text="", xaxis_title=attribute, margin=dict(t=50, b=10))
+    """Share of customers and share of events per attribute value (comparable on one axis)."""
+    shares = frame.assign(customers=frame["customers"] / frame["customers"].sum(),
+                          events=frame["events"] / max(frame["events"].sum(), 1))
+    fig = px.bar(shares, x="value", y=["customers", "events"], barmode="group", height=HEIGHT - 40,
+                 title=f"{attribute}: share of customers, events")
+    fig.update_layout(legend_title_text="", xaxis_title=attribute, yaxis_title="share",
+                      yaxis_tickformat=".0%", margin=dict(t=50, b=10))
     return fig
