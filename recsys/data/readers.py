@@ -21,6 +21,7 @@ import gzip
 import io
 import os
 import pathlib
+import re
 import zipfile
 import zlib
 from collections import Counter
@@ -37,6 +38,8 @@ MISSING_MARKERS: tuple[str, ...] = (
 _MISSING_SET = frozenset(MISSING_MARKERS)
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 _SNIFF_BYTES = 1 << 16
+# Control characters that never appear in text files (TAB, LF, VT, FF, CR and DOS EOF allowed).
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x19\x1b-\x1f]")
 _MAX_NESTING = 3
 
 _BINARY_MAGIC = {
@@ -126,7 +129,7 @@ def _ext(name: str) -> str:
 
 
 def _read_bytes(data: bytes, name: str, depth: int) -> pd.DataFrame:
-    if not data.strip():
+    if not data[:_SNIFF_BYTES].strip() and not data.strip():  # full scan only when the head is blank
         raise DataValidationError("the file is empty", file=name, code="empty_file")
     if data[:4] == b"PAR1":
         return _read_parquet(data, name)
@@ -215,7 +218,7 @@ def _detect_text(data: bytes, name: str) -> tuple[str, bytes | None]:
 def _check_text(sample: str, name: str) -> None:
     if not sample.strip():
         raise DataValidationError("the file is empty", file=name, code="empty_file")
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v\x1a")
+    controls = len(_CONTROL_CHARS.findall(sample))
     if "\x00" in sample or controls > max(2, len(sample) // 100):
         raise DataValidationError(
             "this looks like a binary file, not CSV, Parquet or Excel",

@@ -62,7 +62,7 @@ TABLE_ROLES: dict[str, tuple[Role, ...]] = {
             "sequences, decay and replay",
             ("timestamp", "time", "eventtime", "datetime", "date", "invoicedate", "createdat",
              "ts", "eventtimestamp", "eventdate", "orderdate", "purchasedate", "occurredat",
-             "unixtime", "epoch", "timestamputc", "datetimeutc"),
+             "unixtime", "epoch", "timestamputc", "datetimeutc", "when"),
         ),
         Role(
             "event_type", False, "event", "kind of event (view, click, add_to_cart, purchase...)",

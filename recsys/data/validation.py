@@ -201,17 +201,66 @@ def clean_strings(s: pd.Series) -> pd.Series:
     return s.mask(s.isin(_MISSING))
 
 
+def _strip_float_suffix(u: pd.Series) -> pd.Series:
+    present = u.dropna()
+    if len(present) and present.str.fullmatch(r"-?\d+\.0+").all():
+        return u.str.replace(r"\.0+$", "", regex=True)
+    return u
+
+
 def clean_ids(s: pd.Series) -> tuple[pd.Series, bool]:
     """Stripped id strings; returns (ids, whether a float-style ``.0`` suffix was removed).
 
     A column written by a float-typed export (``17850.0``) would never join with
     ``17850`` elsewhere, so when *every* id ends in ``.0`` the suffix goes.
     """
+    ids, _, _, fixed = factorize_clean(s, ids=True)
+    return ids, fixed
+
+
+def factorize_clean(
+    s: pd.Series, *, ids: bool = False, lower: bool = False
+) -> tuple[pd.Series, np.ndarray, pd.Index, bool]:
+    """Clean a string column through its distinct values; returns (column, codes, uniques, float_fixed).
+
+    Stripping, missing markers, lower-casing (``lower``) and the float-suffix rule
+    (``ids``) run on the distinct values only, so a million-row id column costs one
+    hash pass, and the codes (-1 for missing) are reused for the statistics.
+    """
+    s = s.astype("str")
+    codes, uniques = pd.factorize(s)
+    u = pd.Series(uniques, dtype="str")
+    cleaned = clean_strings(u)
+    if lower:
+        cleaned = cleaned.str.lower()
+    fixed = False
+    if ids:
+        stripped = _strip_float_suffix(cleaned)
+        fixed = not stripped.equals(cleaned)
+        cleaned = stripped
+    if cleaned.equals(u):
+        return s, codes, uniques, fixed
+    new_codes, new_uniques = pd.factorize(cleaned)
+    codes = np.where(codes >= 0, new_codes[np.maximum(codes, 0)], -1) if len(new_codes) else codes
+    values = new_uniques.array.take(codes, allow_fill=True) if len(new_uniques) else pd.array(
+        [None] * len(s), dtype="str")
+    return pd.Series(values, index=s.index, dtype="str"), codes, new_uniques, fixed
+
+
+def _clean_sessions(s: pd.Series) -> pd.Series:
+    # Often one distinct value per few rows, so no factorize; the float rule is checked cheaply.
     s = clean_strings(s)
-    present = s.dropna()
-    if len(present) and present.str.endswith(".0").all() and present.str.fullmatch(r"-?\d+\.0+").all():
-        return s.str.replace(r"\.0+$", "", regex=True), True
-    return s, False
+    first = s.first_valid_index()
+    return _strip_float_suffix(s) if first is not None and str(s[first]).endswith(".0") else s
+
+
+def clean_column(s: pd.Series, *, lower: bool = False) -> pd.Series:
+    """:func:`clean_strings` (and lower-casing), through distinct values when they are few."""
+    head = s.iloc[:10_000]
+    if len(s) > 50_000 and head.nunique() < 1_000:
+        return factorize_clean(s, lower=lower)[0]
+    out = clean_strings(s)
+    return out.str.lower() if lower else out
 
 
 def parse_numbers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -290,22 +339,26 @@ def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    s = clean_strings(s)
     n = len(s)
-    present = s.notna().to_numpy()
     info: dict[str, Any] = {"formats": [], "ambiguous_day_month": False}
-    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # iNaT
-    if not present.any():
-        return _finish_times(out, s.index), pd.Series(np.zeros(n, bool), index=s.index), info
-    arr = pa.array(s.array)
+    no_bad = pd.Series(np.zeros(n, bool), index=s.index)
+    # Fast path: a clean ISO-8601 column parses in one Arrow cast, before any cleaning.
+    arr = pa.array(s.astype("str").array)
     for typ, label in ((pa.timestamp("ns"), "iso8601"), (pa.timestamp("ns", tz="UTC"), "iso8601 with zone")):
+        if arr.null_count == len(arr):
+            break
         try:
             cast = pc.cast(arr, typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         out = pc.fill_null(cast.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
         info["formats"].append(label)
-        return _finish_times(out, s.index), pd.Series(np.zeros(n, bool), index=s.index), info
+        return _finish_times(np.asarray(out, dtype=np.int64), s.index), no_bad, info
+    s = clean_strings(s)
+    present = s.notna().to_numpy()
+    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # iNaT
+    if not present.any():
+        return _finish_times(out, s.index), no_bad, info
 
     todo = present.copy()
     numeric = s.str.fullmatch(r"[+-]?\d+(\.\d+)?").fillna(False).to_numpy(dtype=bool)
@@ -438,6 +491,7 @@ class _Table:
         self.reason = np.full(len(raw), None, dtype=object)
         self.dropped_mask = np.zeros(len(raw), bool)
         self.drop_counts: dict[str, int] = {}
+        self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {}  # id role -> (codes, uniques)
 
     def drop(self, mask: Any, reason: str) -> int:
         """Drop the rows of ``mask`` not dropped yet (the first reason wins)."""
@@ -511,9 +565,9 @@ def _convert_role(t: _Table, canon: pd.DataFrame, role: str, kind: str, max_shar
     """Convert one mapped non-id role column in place, dropping or warning as the contract says."""
     col = canon[role]
     if kind == "event":
-        canon[role] = clean_strings(col).str.lower()
+        canon[role] = clean_column(col, lower=True)
     elif kind in ("category", "text", "str"):
-        canon[role] = clean_strings(col)
+        canon[role] = clean_column(col)
     elif kind == "tags":
         canon[role] = normalise_tags(col)
     elif kind == "float":
@@ -546,10 +600,18 @@ def _check_ids(t: _Table, canon: pd.DataFrame, roles: tuple[str, ...]) -> None:
     if n_empty:
         t.issue("warning", "empty_rows", f"{n_empty:,} empty rows were dropped", mask=empty, count=n_empty)
     missing = {}
-    for role in roles:
-        ids, fixed = clean_ids(canon[role])
+    if len(roles) > 1 and len(canon) >= 200_000:
+        # Arrow's hashing releases the GIL: the two id columns hash on two cores.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(roles)) as pool:
+            results = list(pool.map(lambda r: factorize_clean(canon[r], ids=True), roles))
+    else:
+        results = [factorize_clean(canon[r], ids=True) for r in roles]
+    for role, (ids, codes, uniques, fixed) in zip(roles, results):
         canon[role] = ids
-        missing[role] = ids.isna().to_numpy()
+        t.codes[role] = (codes, uniques)
+        missing[role] = codes < 0
         if fixed:
             t.issue("warning", "float_ids",
                     f"every {role} ended in '.0' (a float-typed export); the '.0' was removed", role=role)
@@ -647,7 +709,7 @@ def _check_interactions(t: _Table, canon: pd.DataFrame, max_share: float, now: p
         t.issue("warning", "no_timestamp",
                 "no timestamp column: time splits, sequences, decay and replay are unavailable")
     if "session_id" in canon:
-        canon["session_id"] = clean_ids(canon["session_id"])[0]
+        canon["session_id"] = _clean_sessions(canon["session_id"])
     for role in ("event_type", "value"):
         if role in canon:
             _convert_role(t, canon, role, get_role("interactions", role).kind, max_share)
@@ -656,7 +718,7 @@ def _check_interactions(t: _Table, canon: pd.DataFrame, max_share: float, now: p
         _check_values(t, canon["value"])
     for col in canon.columns:
         if col not in role_names("interactions"):
-            canon[col] = clean_strings(canon[col])
+            canon[col] = clean_column(canon[col])
     return stats
 
 
@@ -691,8 +753,7 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
     """Counts, duplicates, unknown ids and single-event users/items on the kept rows."""
     stats: dict[str, Any] = {}
     kept = np.flatnonzero(~t.dropped_mask)
-    ucode, users = pd.factorize(df["user_id"])
-    icode, items = pd.factorize(df["item_id"])
+    (ucode, users), (icode, items) = (_kept_codes(*t.codes[r], kept) for r in ("user_id", "item_id"))
     stats["n_users"], stats["n_items"] = len(users), len(items)
     stats["density"] = len(df) / max(len(users) * len(items), 1)
 
@@ -702,9 +763,10 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
     if "timestamp" in df:
         with np.errstate(over="ignore"):
             key = key * np.uint64(0x9E3779B97F4A7C15) ^ df["timestamp"].to_numpy().view(np.uint64)
-    cand = pd.Series(key).duplicated(keep=False).to_numpy()
+    ordered = np.sort(key)
     dup = np.zeros(len(df), bool)
-    if cand.any():
+    if len(key) > 1 and (ordered[1:] == ordered[:-1]).any():
+        cand = pd.Series(key).duplicated(keep=False).to_numpy()
         dup[np.flatnonzero(cand)] = df[cand].duplicated(keep="first").to_numpy()
     if dup.any():
         t.issue("warning", "duplicate_rows",
@@ -736,6 +798,16 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
     if "event_type" in df:
         stats["event_types"] = {str(k): int(v) for k, v in df["event_type"].value_counts().head(50).items()}
     return stats
+
+
+def _kept_codes(codes: np.ndarray, uniques: pd.Index, kept: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """Codes of the kept rows, renumbered over the values still present."""
+    codes = codes[kept] if len(kept) != len(codes) else codes
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    if present.all():
+        return codes, uniques
+    remap = np.cumsum(present) - 1
+    return remap[codes], uniques[present]
 
 
 def _spread(mask_kept: np.ndarray, kept: np.ndarray, n: int) -> np.ndarray:
@@ -845,7 +917,7 @@ def validate_tables(
             **stats,
         }
         if canon is not None and not blocked:
-            kept = canon[~t.dropped_mask].reset_index(drop=True)
+            kept = canon[~t.dropped_mask].reset_index(drop=True) if t.dropped_mask.any() else canon
             report.tables[table] = kept
             report.stats[table]["rows"] = len(kept)
             report.stats[table]["columns"] = list(kept.columns)
