@@ -33,7 +33,8 @@ def test_validate_good_file(capsys, corpus, tmp_path):
                          "--items", str(corpus["items.csv"]), "--json", str(out_json))
     assert code == 0 and err == ""
     assert "interactions: good.csv: 5 rows read, 5 kept, 0 dropped; user_id <- user_id" in out
-    assert "WARNING [unknown_items] good.csv (interactions), column 'item_id': 1 interactions" in out
+    assert ("WARNING [unknown_items] good.csv (interactions), column 'item_id': the items table lacks 1 item_id "
+            "used by 1 interaction (kept)") in out
     assert out.strip().splitlines()[-1].startswith("OK: interactions 5 rows")
     data = json.loads(out_json.read_text())
     assert data["ok"] and data["row_counts"] == {"interactions": 5, "items": 2}
@@ -43,7 +44,7 @@ def test_validate_good_file(capsys, corpus, tmp_path):
     ("missing_columns.csv", "no column for user_id and item_id; found columns: a, b, c"),
     ("empty.csv", "empty.csv (interactions): the file is empty"),
     ("junk.bin", "binary file"),
-    ("bad_ts.csv", "column 'timestamp': 2 cannot be read as times"),
+    ("bad_ts.csv", "column 'timestamp': times 2 unreadable (50.0% of rows"),
 ])
 def test_validate_bad_file_exits_2_with_one_line_reason(capsys, corpus, name, reason):
     code, out, err = run(capsys, "validate", "--interactions", str(corpus[name]))

@@ -13,7 +13,7 @@ from recsys.data.errors import DataValidationError
 from recsys.data.readers import read_table
 from recsys.data.validation import load_and_validate
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 MAGIC = st.sampled_from([b"", b"PAR1", b"PK\x03\x04", b"\x1f\x8b", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff",
                          b"\xd0\xcf\x11\xe0", b"user_id,item_id\n", b"user_id;item_id;ts\n"])

@@ -282,7 +282,7 @@ def test_report_summary_and_json():
     report = validate(frame(user_id=["a", None], item_id=["b", "c"], ts=["2024-01-01", "x"]),
                       max_bad_timestamp_share=0.9)
     text = report.summary()
-    assert "\n" not in text and text.startswith("OK: interactions 1 rows")
+    assert "\n" not in text and text.startswith("OK: interactions 1 row (1 dropped), 1 user, 1 item")
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] and data["n_dropped"] == 1
     assert data["mappings"]["interactions"]["roles"]["user_id"] == "user_id"

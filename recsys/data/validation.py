@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +64,7 @@ class Issue:
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def where(self) -> str:
-        parts = [f"{self.file} ({self.table})" if self.file else self.table]
+        parts = [f"{self.file} ({self.table})" if self.file and self.file != self.table else self.table]
         if self.column is not None:
             parts.append(f"column '{self.column}'")
         return ", ".join(parts)
@@ -134,10 +136,11 @@ class ValidationReport:
         parts = []
         for table, df in self.tables.items():
             dropped = len(self.dropped.get(table, ()))
-            text = f"{table} {len(df):,} rows" + (f" ({dropped:,} dropped)" if dropped else "")
+            text = f"{table} {_n(len(df), 'row', 'rows')}" + (f" ({dropped:,} dropped)" if dropped else "")
             if table == "interactions":
                 st = self.stats.get(table, {})
-                text += f", {st.get('n_users', 0):,} users, {st.get('n_items', 0):,} items"
+                text += (f", {_n(st.get('n_users', 0), 'user', 'users')}, "
+                         f"{_n(st.get('n_items', 0), 'item', 'items')}")
             parts.append(text)
         return f"OK: {'; '.join(parts)}; {warn}"
 
@@ -404,15 +407,12 @@ def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]
         if plausible.any() and plausible.sum() <= 200_000:
             mask = todo.copy()
             mask[np.flatnonzero(todo)[~plausible.to_numpy(dtype=bool)]] = False
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    parsed = pd.to_datetime(
-                        s[mask], format="mixed", errors="coerce", utc=True,
-                        dayfirst=not info.get("month_first", False),
-                    )
+            with warnings.catch_warnings():  # dateutil warns per odd value
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(
+                    s[mask], format="mixed", errors="coerce", utc=True,
+                    dayfirst=not info.get("month_first", False),
+                )
             fill(mask, parsed, "mixed")
     bad = present & (out == np.iinfo(np.int64).min)
     info["out_of_range"] = int(out_of_range.sum())
@@ -422,8 +422,15 @@ def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]
 def _rank_formats(sub: pd.Series, info: dict[str, Any]) -> list[str]:
     """Formats that fit a sample of ``sub``, best first; notes day/month ambiguity."""
     sample = sub.iloc[:: max(1, len(sub) // 2000)]
+    chars = set("".join(sample.dropna().astype(str)))
+    has_letters = any(c.isalpha() for c in chars)
     scores = {}
     for fmt in _DATE_FORMATS:
+        # Skip formats whose separators (or month names) never occur: each try costs a parse.
+        literals = set(re.sub(r"%[a-zA-Z]", "", fmt))
+        if not literals <= chars or (("%b" in fmt or "%B" in fmt) and not has_letters):
+            scores[fmt] = 0
+            continue
         got = pd.to_datetime(sample, format=fmt, errors="coerce", utc=True)
         scores[fmt] = int(got.notna().sum())
     for fmt in _DATE_FORMATS:
@@ -534,6 +541,10 @@ def _with_row(frame: pd.DataFrame, rows: np.ndarray, reasons: np.ndarray | None 
     return out
 
 
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "0%"
 
@@ -548,8 +559,8 @@ def _as_strings(df: pd.DataFrame, file: str) -> pd.DataFrame:
         raise DataValidationError(f"duplicated column names: {', '.join(map(repr, dupes))}",
                                   file=file, code="duplicate_columns")
     if all(isinstance(d, pd.StringDtype) for d in df.dtypes):
-        out = df.copy(deep=False)
-        out.columns = names
+        out = df.set_axis(names, axis=1).reset_index(drop=True)
+        out.attrs = dict(df.attrs)
         return out
     try:
         out = arrow_to_strings(pa.Table.from_pandas(df.set_axis(names, axis=1), preserve_index=False))
@@ -574,14 +585,15 @@ def _convert_role(t: _Table, canon: pd.DataFrame, role: str, kind: str, max_shar
         num, bad = parse_numbers(col)
         base = ~t.dropped_mask & col.notna().to_numpy()
         n_bad = int((bad.to_numpy() & ~t.dropped_mask).sum())
-        if n_bad and n_bad > max_share * max(int(base.sum()), 1):
+        n_base = int(base.sum())
+        if n_bad and n_bad > max_share * max(n_base, 1):
             t.issue("error", "non_numeric_value",
-                    f"{n_bad:,} of {int(base.sum()):,} values ({_pct(n_bad, int(base.sum()))}) are not numbers; "
+                    f"not numbers: {n_bad:,} of {_n(n_base, 'value', 'values')} ({_pct(n_bad, n_base)}); "
                     f"map another column to {role} or none", role=role, mask=bad.to_numpy() & ~t.dropped_mask,
                     count=n_bad)
         elif n_bad:
             t.drop(bad.to_numpy(), f"non-numeric {role}")
-            t.issue("warning", "non_numeric_value", f"{n_bad:,} rows with a non-numeric {role} were dropped",
+            t.issue("warning", "non_numeric_value", f"dropped {_n(n_bad, 'row', 'rows')} with a non-numeric {role}",
                     role=role, mask=bad.to_numpy(), count=n_bad)
         canon[role] = num
     elif kind == "datetime":
@@ -589,7 +601,7 @@ def _convert_role(t: _Table, canon: pd.DataFrame, role: str, kind: str, max_shar
         n_bad = int(bad.sum())
         if n_bad:
             t.issue("warning", "unparseable_dates",
-                    f"{n_bad:,} values could not be read as dates and were left empty", role=role,
+                    f"could not read {_n(n_bad, 'value', 'values')} as dates; left empty", role=role,
                     mask=bad.to_numpy(), count=n_bad)
         canon[role] = times
 
@@ -598,7 +610,7 @@ def _check_ids(t: _Table, canon: pd.DataFrame, roles: tuple[str, ...]) -> None:
     empty = t.raw.isna().all(axis=1).to_numpy() if len(t.raw.columns) else np.ones(len(t.raw), bool)
     n_empty = t.drop(empty, "empty row")
     if n_empty:
-        t.issue("warning", "empty_rows", f"{n_empty:,} empty rows were dropped", mask=empty, count=n_empty)
+        t.issue("warning", "empty_rows", f"dropped {_n(n_empty, 'empty row', 'empty rows')}", mask=empty, count=n_empty)
     missing = {}
     if len(roles) > 1 and len(canon) >= 200_000:
         # Arrow's hashing releases the GIL: the two id columns hash on two cores.
@@ -626,7 +638,7 @@ def _check_ids(t: _Table, canon: pd.DataFrame, roles: tuple[str, ...]) -> None:
     any_missing &= ~empty
     if any_missing.any():
         names = " or ".join(roles)
-        t.issue("warning", "missing_ids", f"{int(any_missing.sum()):,} rows without {names} were dropped",
+        t.issue("warning", "missing_ids", f"dropped {_n(int(any_missing.sum()), 'row', 'rows')} without {names}",
                 column=", ".join(t.mapping.source_of(r) or r for r in roles), mask=any_missing)
 
 
@@ -642,23 +654,23 @@ def _check_timestamp(t: _Table, canon: pd.DataFrame, max_share: float, now: pd.T
     if n_bad + n_missing > max_share * max(n_alive, 1):
         what = []
         if n_bad:
-            what.append(f"{n_bad:,} cannot be read as times")
+            what.append(f"{n_bad:,} unreadable")
         if n_missing:
-            what.append(f"{n_missing:,} are empty")
+            what.append(f"{n_missing:,} empty")
         sample = ", ".join(repr(v) for v in col[bad].head(3)) if n_bad else ""
         t.issue("error", "bad_timestamps",
-                f"{' and '.join(what)} ({_pct(n_bad + n_missing, n_alive)} of rows, more than the "
+                f"times {' and '.join(what)} ({_pct(n_bad + n_missing, n_alive)} of rows, more than the "
                 f"{max_share:.0%} allowed)" + (f"; e.g. {sample}" if sample else "")
                 + ". Fix the column, or map no timestamp", role="timestamp",
                 mask=bad | missing, count=n_bad + n_missing)
     else:
         if n_bad:
             t.drop(bad, "unparseable timestamp")
-            t.issue("warning", "bad_timestamps", f"{n_bad:,} rows whose time could not be read were dropped",
+            t.issue("warning", "bad_timestamps", f"dropped {_n(n_bad, 'row', 'rows')} whose time could not be read",
                     role="timestamp", mask=bad, count=n_bad)
         if n_missing:
             t.drop(missing, "missing timestamp")
-            t.issue("warning", "missing_timestamps", f"{n_missing:,} rows without a time were dropped",
+            t.issue("warning", "missing_timestamps", f"dropped {_n(n_missing, 'row', 'rows')} without a time",
                     role="timestamp", mask=missing, count=n_missing)
     if info.get("ambiguous_day_month"):
         t.issue("warning", "ambiguous_dates",
@@ -670,7 +682,7 @@ def _check_timestamp(t: _Table, canon: pd.DataFrame, max_share: float, now: pd.T
     odd = alive & ((ts > np.datetime64(now + pd.Timedelta(days=1))) | (ts < np.datetime64(_EARLIEST_PLAUSIBLE)))
     if odd.any():
         t.issue("warning", "suspicious_timestamps",
-                f"{int(odd.sum()):,} times are in the future or before 1990 (kept); check the time "
+                f"{_n(int(odd.sum()), 'time', 'times')} in the future or before 1990 (kept); check the time "
                 "zone or unit", role="timestamp", mask=odd)
     return {"timestamp_formats": sorted(set(info["formats"]))}
 
@@ -687,12 +699,12 @@ def _check_values(t: _Table, values: pd.Series) -> None:
     extreme = finite & ((v < lo) | (v > hi))
     if extreme.any():
         t.issue("warning", "extreme_values",
-                f"{int(extreme.sum()):,} values lie far outside the usual range "
+                f"{_n(int(extreme.sum()), 'value', 'values')} far outside the usual range "
                 f"[{lo:.4g}, {hi:.4g}] (kept); check for outliers or test orders", role="value", mask=extreme)
     negative = finite & (v < 0)
     if negative.any() and negative.sum() < 0.5 * finite.sum():
         t.issue("warning", "negative_values",
-                f"{int(negative.sum()):,} values are negative (returns or cancellations?) (kept)",
+                f"{_n(int(negative.sum()), 'negative value', 'negative values')} (returns or cancellations?) (kept)",
                 role="value", mask=negative)
 
 
@@ -730,7 +742,7 @@ def _check_entities(t: _Table, canon: pd.DataFrame) -> dict:
     if dup.any():
         t.drop(dup, f"duplicate {key}")
         t.issue("warning", f"duplicate_{key}s",
-                f"{int(dup.sum()):,} rows repeat an earlier {key}; the first was kept, the rest dropped",
+                f"dropped {_n(int(dup.sum()), 'row', 'rows')} repeating an earlier {key} (the first is kept)",
                 role=key, mask=dup)
     roles = {r.name: r for r in roles_for(t.table)}
     for col in canon.columns:
@@ -744,7 +756,8 @@ def _check_entities(t: _Table, canon: pd.DataFrame) -> dict:
             if n_lost:
                 source = next((s for s, o in t.mapping.output_names(t.raw.columns).items() if o == col), col)
                 t.issue("warning", "unparseable_values",
-                        f"{n_lost:,} values do not fit the column's type ({converted.dtype}) and were left empty",
+                        f"{_n(n_lost, 'value', 'values')} did not fit the column's type "
+                        f"({converted.dtype}); left empty",
                         column=source, count=n_lost)
     return {}
 
@@ -770,8 +783,8 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
         dup[np.flatnonzero(cand)] = df[cand].duplicated(keep="first").to_numpy()
     if dup.any():
         t.issue("warning", "duplicate_rows",
-                f"{int(dup.sum()):,} rows are exact copies of an earlier row (kept; drop them if they "
-                "are export glitches)", mask=_spread(dup, kept, len(t.raw)), count=int(dup.sum()))
+                f"{_n(int(dup.sum()), 'row', 'rows')} exactly copying an earlier row (kept; remove them if "
+                "they are export glitches)", mask=_spread(dup, kept, len(t.raw)), count=int(dup.sum()))
     stats["n_duplicate_rows"] = int(dup.sum())
 
     for other, key_col, codes, uniques in (("items", "item_id", icode, items), ("users", "user_id", ucode, users)):
@@ -780,8 +793,8 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
             unknown = unknown_u[codes]
             if unknown.any():
                 t.issue("warning", f"unknown_{other}",
-                        f"{int(unknown.sum()):,} interactions refer to {int(unknown_u.sum()):,} {key_col}s "
-                        f"missing from the {other} table (kept)", role=key_col,
+                        f"the {other} table lacks {_n(int(unknown_u.sum()), key_col, key_col + 's')} used by "
+                        f"{_n(int(unknown.sum()), 'interaction', 'interactions')} (kept)", role=key_col,
                         mask=_spread(unknown, kept, len(t.raw)), count=int(unknown.sum()))
     for what, codes, n in (("users", ucode, len(users)), ("items", icode, len(items))):
         counts = np.bincount(codes, minlength=n)
@@ -789,8 +802,8 @@ def _interaction_stats(t: _Table, df: pd.DataFrame, tables: dict[str, pd.DataFra
         if single.any():
             role = "user_id" if what == "users" else "item_id"
             t.issue("warning", f"single_event_{what}",
-                    f"{int(single.sum()):,} {what} ({_pct(int(single.sum()), n)}) have a single event; "
-                    f"they add little signal and cannot be both trained and tested", role=role,
+                    f"{_n(int(single.sum()), what[:-1], what)} ({_pct(int(single.sum()), n)}) with a single event: "
+                    f"little signal, and they cannot be both trained and tested", role=role,
                     mask=_spread(single[codes], kept, len(t.raw)), count=int(single.sum()))
     if "timestamp" in df and len(df):
         stats["first_timestamp"] = df["timestamp"].min()
