@@ -3,8 +3,21 @@
 Blocking problems become ``error`` issues, doubtful ones ``warning`` issues, and
 every row that is dropped lands in ``report.dropped`` with its source row number
 (header = row 1, as a spreadsheet shows the file) and the reason.  The happy
-path is vectorised (pyarrow/pandas string kernels), so a million rows take
-well under a second on top of reading the file.
+path is vectorised (pyarrow/pandas string kernels, distinct values cleaned once).
+
+Issue codes
+-----------
+Errors (block an import): ``missing_table``, ``unknown_table``, ``bad_mapping``,
+``mapping_column_missing``, ``missing_required_column``, ``empty_file``, ``header_only``,
+``unreadable``, ``unsupported_format``, ``duplicate_columns``, ``ragged_rows``,
+``no_valid_rows``, ``bad_timestamps`` and ``non_numeric_value`` (above the allowed
+share), ``internal_error`` (a bug; reported rather than raised).
+Warnings: ``empty_rows``, ``missing_ids``, ``float_ids``, ``bad_timestamps``,
+``missing_timestamps``, ``non_numeric_value`` (rows dropped), ``ambiguous_dates``,
+``suspicious_timestamps``, ``no_timestamp``, ``extreme_values``, ``negative_values``,
+``duplicate_rows``, ``unknown_items``, ``unknown_users``, ``single_event_users``,
+``single_event_items``, ``duplicate_item_ids``, ``duplicate_user_ids``,
+``unparseable_dates``, ``unparseable_values``.
 """
 
 from __future__ import annotations
