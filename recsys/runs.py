@@ -185,6 +185,7 @@ def train_run(
             job_id=job_id,
             software=software_versions(),
         )
+        record = RunRecord.from_dict(record.to_dict())  # what is returned is what is stored
         workspace.put_record(KIND, run_id, record.to_dict())
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
