@@ -11,7 +11,9 @@ import pathlib
 
 import streamlit as st
 
+from ui.auth import require_access
 from ui.sidebar import render_sidebar
+from ui.workspace import set_workspace_owner
 
 ASSETS = pathlib.Path(__file__).parent / "assets"
 
@@ -27,6 +29,7 @@ PAGES = [
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
 ]
 
+set_workspace_owner(require_access())
 navigation = st.navigation(PAGES)
 render_sidebar()
 navigation.run()

@@ -9,9 +9,19 @@ from recsys.data.profile import DataProfile, profile_dataset
 from recsys.workspace import Workspace, default_root
 
 
+OWNER_KEY = "_workspace_owner"
+
+
+def set_workspace_owner(owner: str | None) -> None:
+    """With sign-in on, each user works in ``<root>/users/<owner>``; None means the shared root."""
+    st.session_state[OWNER_KEY] = owner
+
+
 def workspace() -> Workspace:
-    """The workspace at the configured root (``RECSYS_WORKSPACE`` or ``./workspace``)."""
-    return _workspace_at(str(default_root()))
+    """This session's workspace (``RECSYS_WORKSPACE`` or ``./workspace``, per user when signed in)."""
+    root = default_root()
+    owner = st.session_state.get(OWNER_KEY)
+    return _workspace_at(str(root / "users" / owner if owner else root))
 
 
 @st.cache_resource(max_entries=8)
