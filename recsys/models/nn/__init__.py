@@ -1,0 +1,1 @@
+"""Torch network modules of the deep models (no training logic here)."""
