@@ -315,6 +315,16 @@ def _to_ns(parsed: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 _EPOCH_UNITS = ((1e17, 1, "unix nanoseconds"), (1e14, 1_000, "unix microseconds"),
                 (1e11, 1_000_000, "unix milliseconds"), (0.0, 1_000_000_000, "unix seconds"))
+_INAT = np.iinfo(np.int64).min
+_ISO_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+
+
+def _numbers(text: pd.Series) -> np.ndarray:
+    """Numeric strings (already checked by regex) as float64, via Arrow's fast cast."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pa.array(text.array), pa.float64()).to_numpy(zero_copy_only=False)
 
 
 def _epoch_ns(text: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -322,28 +332,46 @@ def _epoch_ns(text: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     Integers are scaled in int64 so milliseconds stay exact. Returns (ns, ok, units).
     """
-    mag = np.abs(pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64"))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mag = np.abs(_numbers(text))
     scale = np.select([mag >= lo for lo, _, _ in _EPOCH_UNITS[:3]], [f for _, f, _ in _EPOCH_UNITS[:3]],
                       _EPOCH_UNITS[3][1]).astype(np.int64)
     ok = np.isfinite(mag) & (mag * scale < min(-_NS_MIN.value, _NS_MAX.value))
     ns = np.zeros(len(text), np.int64)
-    integral = ~text.str.contains(".", regex=False).to_numpy(dtype=bool) & ok
+    integral = ~text.str.contains(".", regex=False).to_numpy(dtype=bool) & ok & (mag < 2**62)
     if integral.any():
-        ns[integral] = pd.to_numeric(text[integral]).to_numpy(dtype=np.int64) * scale[integral]
+        ints = pc.cast(pa.array(text[integral].array), pa.int64()).to_numpy(zero_copy_only=False)
+        ns[integral] = ints * scale[integral]
     frac = ok & ~integral
     if frac.any():
-        ns[frac] = (pd.to_numeric(text[frac]).to_numpy(dtype="float64") * scale[frac]).astype(np.int64)
+        ns[frac] = (_numbers(text[frac]) * scale[frac]).astype(np.int64)
     units = [name for lo, f, name in _EPOCH_UNITS if (ok & (scale == f)).any()]
     return ns, ok, units
+
+
+def _looks_iso(arr) -> bool:
+    """Whether a sample of the column is ISO 8601 (a failed Arrow cast costs a full pass)."""
+    import pyarrow.compute as pc
+
+    present = pc.drop_null(arr)
+    if len(present) == 0:
+        return False
+    sample = present.slice(0, 100) if len(present) <= 200 else pc.take(
+        present, np.r_[0:100, len(present) - 100:len(present)])
+    return bool(pc.all(pc.match_substring_regex(sample, _ISO_RE)).as_py())
 
 
 def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
     """Parse times to naive UTC ``datetime64[ns]``.
 
-    Tries, in order: Arrow's ISO-8601 cast (fast path, whole column), pandas
-    ISO-8601 (mixed zones, converted to UTC), Unix epoch numbers (seconds or
-    milliseconds by magnitude), common day/month formats, and finally a
-    per-element parser for the leftovers.  Naive times are taken as UTC.
+    A clean ISO-8601 column parses in one Arrow cast. Otherwise the distinct
+    values are parsed (times repeat: an invoice log has far fewer distinct
+    times than rows) trying ISO 8601 with zones (converted to UTC), Unix epoch
+    numbers (seconds or milliseconds by magnitude, per value), common
+    day/month formats ranked on a sample, then a per-element parser for the
+    leftovers.  Naive times are taken as UTC.
 
     Returns
     -------
@@ -356,46 +384,56 @@ def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]
     import pyarrow.compute as pc
 
     n = len(s)
-    info: dict[str, Any] = {"formats": [], "ambiguous_day_month": False}
-    no_bad = pd.Series(np.zeros(n, bool), index=s.index)
-    # Fast path: a clean ISO-8601 column parses in one Arrow cast, before any cleaning.
+    info: dict[str, Any] = {"formats": [], "ambiguous_day_month": False, "out_of_range": 0}
     arr = pa.array(s.astype("str").array)
-    for typ, label in ((pa.timestamp("ns"), "iso8601"), (pa.timestamp("ns", tz="UTC"), "iso8601 with zone")):
-        if arr.null_count == len(arr):
-            break
-        try:
-            cast = pc.cast(arr, typ)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        out = pc.fill_null(cast.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
-        info["formats"].append(label)
-        return _finish_times(np.asarray(out, dtype=np.int64), s.index), no_bad, info
-    s = clean_strings(s)
-    present = s.notna().to_numpy()
-    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # iNaT
-    if not present.any():
-        return _finish_times(out, s.index), no_bad, info
+    if _looks_iso(arr):
+        for typ, label in ((pa.timestamp("ns"), "iso8601"), (pa.timestamp("ns", tz="UTC"), "iso8601 with zone")):
+            try:
+                cast = pc.cast(arr, typ)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            out = pc.fill_null(cast.cast(pa.int64()), _INAT).to_numpy(zero_copy_only=False)
+            info["formats"].append(label)
+            return _finish_times(np.asarray(out, np.int64), s.index), pd.Series(np.zeros(n, bool), index=s.index), info
+    cleaned = clean_strings(s)
+    head = cleaned.iloc[:10_000].dropna()
+    if (len(head) > 1_000 and head.nunique() > 0.9 * len(head)
+            and head.str.fullmatch(r"[+-]?\d+(\.\d+)?").all()):
+        # Distinct epoch numbers convert in one cheap cast: hashing them first would not pay.
+        present = cleaned.notna().to_numpy()
+        codes = np.where(present, np.cumsum(present) - 1, -1)
+        uniques = cleaned[present].array
+    else:
+        codes, uniques = pd.factorize(cleaned)
+    ns_u, bad_u = _parse_distinct(pd.Series(uniques, dtype="str"), info)
+    safe = np.maximum(codes, 0)
+    ns = np.where(codes >= 0, ns_u[safe] if len(ns_u) else _INAT, _INAT)
+    bad = (codes >= 0) & (bad_u[safe] if len(bad_u) else False)
+    return _finish_times(ns.astype(np.int64), s.index), pd.Series(bad, index=s.index), info
 
-    todo = present.copy()
-    numeric = s.str.fullmatch(r"[+-]?\d+(\.\d+)?").fillna(False).to_numpy(dtype=bool)
+
+def _parse_distinct(u: pd.Series, info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse present, distinct time strings; returns (int64 ns with iNaT, bad mask)."""
+    n = len(u)
+    out = np.full(n, _INAT, dtype=np.int64)
+    todo = np.ones(n, bool)
+    out_of_range = np.zeros(n, bool)
+    if not n:
+        return out, todo
+
+    numeric = u.str.fullmatch(r"[+-]?\d+(\.\d+)?").fillna(False).to_numpy(dtype=bool)
     if numeric.any():
-        nums = pd.to_numeric(s[numeric], errors="coerce").to_numpy(dtype="float64")
-        is_ymd = (
-            s[numeric].str.len().eq(8).all()
-            and ((nums >= 19000101) & (nums <= 21001231)).all()
-        )
-        if is_ymd:
-            got = pd.to_datetime(s[numeric], format="%Y%m%d", errors="coerce", utc=True)
-            ns, oor = _to_ns(got)
+        digits = u[numeric]
+        nums = _numbers(digits)
+        if digits.str.len().eq(8).all() and ((nums >= 19000101) & (nums <= 21001231)).all():
+            ns, oor = _to_ns(pd.to_datetime(digits, format="%Y%m%d", errors="coerce", utc=True))
             out[numeric] = ns
             info["formats"].append("%Y%m%d")
         else:
-            ns, ok, units = _epoch_ns(s[numeric])
+            ns, ok, units = _epoch_ns(digits)
             out[np.flatnonzero(numeric)[ok]] = ns[ok]
             info["formats"].extend(units)
         todo &= ~numeric
-
-    out_of_range = np.zeros(n, bool)
 
     def fill(mask: np.ndarray, parsed: pd.Series, label: str) -> None:
         ns, oor = _to_ns(parsed)
@@ -408,44 +446,43 @@ def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]
             info["formats"].append(label)
 
     if todo.any():
-        fill(todo, pd.to_datetime(s[todo], format="ISO8601", errors="coerce", utc=True), "iso8601")
-    if todo.any():
-        for fmt in _rank_formats(s[todo], info):
-            fill(todo, pd.to_datetime(s[todo], format=fmt, errors="coerce", utc=True), fmt)
+        for fmt in _rank_formats(u[todo], info):
+            fill(todo, _parse_format(u[todo], fmt), fmt.lower() if fmt == "ISO8601" else fmt)
             if not todo.any():
                 break
     if todo.any():
-        rest = s[todo]
-        plausible = rest.str.contains(r"\d", regex=True) & (rest.str.len() >= 6)
+        rest = u[todo]
+        plausible = (rest.str.contains(r"\d", regex=True) & (rest.str.len() >= 6)).to_numpy(dtype=bool)
         if plausible.any() and plausible.sum() <= 200_000:
             mask = todo.copy()
-            mask[np.flatnonzero(todo)[~plausible.to_numpy(dtype=bool)]] = False
+            mask[np.flatnonzero(todo)[~plausible]] = False
             with warnings.catch_warnings():  # dateutil warns per odd value
                 warnings.simplefilter("ignore")
-                parsed = pd.to_datetime(
-                    s[mask], format="mixed", errors="coerce", utc=True,
-                    dayfirst=not info.get("month_first", False),
-                )
+                parsed = pd.to_datetime(u[mask], format="mixed", errors="coerce", utc=True,
+                                        dayfirst=not info.get("month_first", False))
             fill(mask, parsed, "mixed")
-    bad = present & (out == np.iinfo(np.int64).min)
-    info["out_of_range"] = int(out_of_range.sum())
-    return _finish_times(out, s.index), pd.Series(bad, index=s.index), info
+    info["out_of_range"] += int(out_of_range.sum())
+    return out, out == _INAT
+
+
+def _parse_format(values: pd.Series, fmt: str) -> pd.Series:
+    return pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
 
 
 def _rank_formats(sub: pd.Series, info: dict[str, Any]) -> list[str]:
-    """Formats that fit a sample of ``sub``, best first; notes day/month ambiguity."""
+    """Formats (ISO 8601 first) that fit a sample of ``sub``, best first; notes day/month ambiguity."""
     sample = sub.iloc[:: max(1, len(sub) // 2000)]
     chars = set("".join(sample.dropna().astype(str)))
     has_letters = any(c.isalpha() for c in chars)
+    candidates = ("ISO8601",) + _DATE_FORMATS
     scores = {}
-    for fmt in _DATE_FORMATS:
+    for fmt in candidates:
         # Skip formats whose separators (or month names) never occur: each try costs a parse.
-        literals = set(re.sub(r"%[a-zA-Z]", "", fmt))
+        literals = set(re.sub(r"%[a-zA-Z]", "", fmt)) if fmt != "ISO8601" else {"-"}
         if not literals <= chars or (("%b" in fmt or "%B" in fmt) and not has_letters):
             scores[fmt] = 0
             continue
-        got = pd.to_datetime(sample, format=fmt, errors="coerce", utc=True)
-        scores[fmt] = int(got.notna().sum())
+        scores[fmt] = int(_parse_format(sample, fmt).notna().sum())
     for fmt in _DATE_FORMATS:
         if fmt.startswith("%d/%m"):
             other = "%m/%d" + fmt[5:]
@@ -453,8 +490,8 @@ def _rank_formats(sub: pd.Series, info: dict[str, Any]) -> list[str]:
                 info["ambiguous_day_month"] = True
             elif scores.get(other, 0) > scores.get(fmt, 0):
                 info["month_first"] = True
-    # Stable sort keeps day-first ahead of month-first on ties.
-    return [f for f in sorted(_DATE_FORMATS, key=lambda f: -scores[f]) if scores[f] > 0]
+    # Stable sort keeps ISO first and day-first ahead of month-first on ties.
+    return [f for f in sorted(candidates, key=lambda f: -scores[f]) if scores[f] > 0]
 
 
 def _finish_times(ns: np.ndarray, index: pd.Index) -> pd.Series:
