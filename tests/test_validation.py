@@ -168,6 +168,8 @@ def test_parse_numbers_formats():
     assert bad[6] and np.isnan(num[6])
     assert num[7] == 1234.5
     assert bad[8]
+    clean, bad = parse_numbers(pd.Series(["1", "inf", "-2.5", None], dtype="str"))  # the fast all-numeric path
+    assert clean[[0, 2]].tolist() == [1.0, -2.5] and bad.tolist() == [False, True, False, False]
 
 
 def test_non_numeric_value_threshold():
