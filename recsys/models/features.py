@@ -414,13 +414,14 @@ class FeatureEncoder:
                                    "text": self.item_text[items]})
 
     def encode(self, users, items, context: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-        """Group arrays for (user, item) rows; ``users``/``items`` broadcast against each other.
+        """Group arrays for (user, item) rows; ``users``/``items`` are broadcast against each
+        other, then flattened (row-major), e.g. users ``(n, 1)`` x items ``(n, m)`` gives n*m rows.
 
         ``context`` as in ``context_codes`` (per-row values allowed); None means each
         row's user default context.
         """
-        users, items = np.broadcast_arrays(np.atleast_1d(np.asarray(users, np.int64)),
-                                           np.atleast_1d(np.asarray(items, np.int64)))
+        users, items = (a.ravel() for a in np.broadcast_arrays(np.atleast_1d(np.asarray(users, np.int64)),
+                                                               np.atleast_1d(np.asarray(items, np.int64))))
         user_side = self.user_group_arrays(users, self.context_codes(context, users))
         item_side = self.item_group_arrays(items)
         out = {**user_side, **item_side}

@@ -192,18 +192,17 @@ class Hybrid(TorchRecommender):
             users, items, ctx = pos[:, 0], pos[:, 1], pos[:, 2:]
             n = len(users)
             items = torch.cat([items[:, None], self._negatives(users)], 1)  # (n, 1 + k)
-            width = items.shape[1]
             gen = self.generator_
             keep_user = torch.rand(n, generator=gen, device=users.device) >= float(self.id_dropout)
             if n_ctx:
                 keep_ctx = torch.rand(ctx.shape, generator=gen, device=users.device) >= float(self.context_dropout)
                 ctx = ctx * keep_ctx
             keep_item = torch.rand(items.shape, generator=gen, device=users.device) >= float(self.id_dropout)
-            inputs = self.tables_.rows(users.repeat_interleave(width), items.reshape(-1),
-                                       ctx.repeat_interleave(width, 0),
-                                       keep_user.repeat_interleave(width), keep_item.reshape(-1))
             with self.autocast():
-                logits = self.network_(inputs).float().reshape(n, width)
+                user_terms = self.network_.side_terms(self.tables_.user_inputs(users, ctx, keep_user=keep_user), "user")
+                item_terms = self.network_.side_terms(self.tables_.item_inputs(items.reshape(-1),
+                                                                               keep_item.reshape(-1)), "item")
+                logits = self.network_.score_grouped(user_terms, item_terms).float()
             loss = _loss(logits, self.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -353,25 +352,20 @@ class _DeviceTables:
         self.text = t(features.item_text.astype(np.float32))
         self.device = device
 
-    def user_inputs(self, users: torch.Tensor, ctx: torch.Tensor, *, keep_user: bool = True,
+    def user_inputs(self, users: torch.Tensor, ctx: torch.Tensor, *, keep_user: bool | torch.Tensor = True,
                     customer: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """User-side group tensors; user ids are hidden where ``keep_user`` is False."""
         ids = torch.zeros(len(users), 2, dtype=torch.long, device=self.device)
-        if keep_user:
-            ids[:, 0] = self.user_ids[users]
+        ids[:, 0] = self.user_ids[users] * keep_user
         out = {"collaborative": ids, "customer": self.customer[users] if customer is None else customer,
                "context": ctx}
         return {g: v for g, v in out.items() if g in self.groups}
 
-    def item_inputs(self, items: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def item_inputs(self, items: torch.Tensor | None = None,
+                    keep_item: bool | torch.Tensor = True) -> dict[str, torch.Tensor]:
+        """Item-side group tensors (default: every item); ids hidden where ``keep_item`` is False."""
         items = torch.arange(len(self.item_ids), device=self.device) if items is None else items
         ids = torch.zeros(len(items), 2, dtype=torch.long, device=self.device)
-        ids[:, 1] = self.item_ids[items]
+        ids[:, 1] = self.item_ids[items] * keep_item
         out = {"collaborative": ids, "item": self.item[items], "text": self.text[items]}
-        return {g: v for g, v in out.items() if g in self.groups}
-
-    def rows(self, users, items, ctx, keep_user, keep_item) -> dict[str, torch.Tensor]:
-        """Group tensors of (user, item, context) rows with ids hidden where ``keep_*`` is False."""
-        out = {"collaborative": torch.stack([self.user_ids[users] * keep_user, self.item_ids[items] * keep_item], 1),
-               "customer": self.customer[users], "context": ctx,
-               "item": self.item[items], "text": self.text[items]}
         return {g: v for g, v in out.items() if g in self.groups}

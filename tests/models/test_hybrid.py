@@ -151,6 +151,20 @@ def test_feature_group_api_matches_score(data, model):
         model.mask_groups(inputs, ["nope"])
 
 
+def test_fast_paths_equal_forward(model):
+    net, tables = model.network_, model.tables_
+    users, items = torch.tensor([0, 4, 9]), torch.tensor([[3, 1], [0, 7], [2, 2]])
+    ctx = torch.as_tensor(model.features_.context_codes({"device": "tv", "hour": 20}, users.numpy()))
+    rows = model.encode(users.numpy()[:, None], items.numpy(), {"device": "tv", "hour": 20})
+    with torch.no_grad():
+        expected = net(rows).reshape(3, 2)
+        user_terms = net.side_terms(tables.user_inputs(users, ctx), "user")
+        grouped = net.score_grouped(user_terms, net.side_terms(tables.item_inputs(items.reshape(-1)), "item"))
+        matrix = net.score_matrix(user_terms, net.side_terms(tables.item_inputs(), "item"))
+    assert torch.allclose(grouped, expected, atol=1e-5)
+    assert torch.allclose(torch.gather(matrix, 1, items), expected, atol=1e-5)
+
+
 def test_forward_groups_is_differentiable_on_embeddings(model):
     inputs = model.encode([0, 1], [2, 3], None)
     embedded = model.network_.embed(inputs)

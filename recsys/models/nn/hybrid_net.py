@@ -156,13 +156,30 @@ class HybridNet(nn.Module):
         item_chunk = max(1, min(n_items, SCORE_CHUNK_ELEMENTS // width))
         user_chunk = max(1, SCORE_CHUNK_ELEMENTS // (width * item_chunk))
         deep = torch.empty_like(out)
-        first_bias = self.layers[0].bias
         for i0 in range(0, n_items, item_chunk):
             hi = items.hidden[i0:i0 + item_chunk]
             for u0 in range(0, n_users, user_chunk):
-                hu = users.hidden[u0:u0 + user_chunk] + first_bias
-                h = torch.relu(hu[:, None, :] + hi[None, :, :])
-                for layer in self.layers[1:]:
-                    h = torch.relu(layer(h))
-                deep[u0:u0 + user_chunk, i0:i0 + item_chunk] = self.output(h).squeeze(-1)
+                hu = users.hidden[u0:u0 + user_chunk] + self.layers[0].bias
+                deep[u0:u0 + user_chunk, i0:i0 + item_chunk] = self._tail(hu[:, None, :] + hi[None, :, :])
         return out + deep
+
+    def score_grouped(self, users: SideTerms, items: SideTerms) -> torch.Tensor:
+        """(n, m) scores of row ``r`` against its own ``m`` items: ``items`` has ``n * m`` rows,
+        those of row ``r`` at ``r * m .. r * m + m - 1``. Equals ``forward`` (training uses it
+        to embed each user and context once for the positive and all its negatives)."""
+        n = len(users.self_terms)
+        m = len(items.self_terms) // max(n, 1)
+        si = items.sum_v.reshape(n, m, -1)
+        out = (self.bias + users.self_terms[:, None] + items.self_terms.reshape(n, m)
+               + (si * users.sum_v[:, None, :]).sum(-1))
+        if self.output is None:
+            return out
+        h = users.hidden[:, None, :] + self.layers[0].bias + items.hidden.reshape(n, m, -1)
+        return out + self._tail(h)
+
+    def _tail(self, first_pre_activation: torch.Tensor) -> torch.Tensor:
+        """The MLP after the first layer's affine map, as in ``forward_embedded``."""
+        h = self.drop(torch.relu(first_pre_activation))
+        for layer in self.layers[1:]:
+            h = self.drop(torch.relu(layer(h)))
+        return self.output(h).squeeze(-1)
