@@ -27,6 +27,7 @@ PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+    st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
 ]
 
 set_workspace_owner(require_access())

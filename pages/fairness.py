@@ -9,6 +9,7 @@ from recsys.fairness.groups import available_groupings
 from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, LAMBDAS, METHODS, METRIC_HELP, build_report,
                                     report_html, run_inputs, sweep, tables_zip)
 from recsys.runs import list_runs
+from recsys.workspace import Workspace
 from ui import fairness_charts as charts
 from ui import state
 from ui.workspace import workspace
@@ -33,7 +34,7 @@ if runs.empty:
 
 @st.cache_resource(max_entries=2, ttl=3600, show_spinner="Recommending to the held-out customers...")
 def inputs_for(root: str, run_id: str):
-    return run_inputs(workspace(), run_id)
+    return run_inputs(Workspace(root), run_id)
 
 
 @st.cache_data(max_entries=16, show_spinner="Breaking the metrics down by group (bootstrap)...")
