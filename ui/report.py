@@ -18,7 +18,7 @@ def render_report(report: ValidationReport, *, key: str) -> None:
         label = f"{'⛔' if issue.severity == 'error' else '⚠️'} {issue.message} — {issue.count:,} row(s) in {where}"
         with st.expander(label, expanded=issue.severity == "error"):
             if issue.examples is not None and len(issue.examples):
-                st.caption("Examples (row = line number in the file, header excluded):")
+                st.caption("Examples (row = line number in the file; the header is row 1):")
                 st.dataframe(issue.examples, hide_index=True, width="stretch")
             else:
                 st.caption("No example rows for this issue.")
