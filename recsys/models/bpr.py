@@ -1,0 +1,191 @@
+"""Bayesian personalised ranking with matrix factorisation (Rendle et al. 2009), on torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recsys.data.dataset import Dataset
+from recsys.models.base import Recommender
+from recsys.models.similarity import SimilarItems, cosine_to, top_similar
+from recsys.models.validation import RankingValidator
+from recsys.training.device import resolve_device
+from recsys.training.loop import run_epochs
+from recsys.training.options import FitOptions
+
+_RESAMPLE_ROUNDS = 50
+_CANCEL_EVERY = 50
+
+
+class BPR(Recommender):
+    """Pairwise ranking: a user's items should score above items they have not touched.
+
+    Maximises ``sum ln sigma(x_ui - x_uj) - lambda |theta|^2`` over triples of a
+    user u, a positive item i and a sampled negative j (Rendle et al. 2009,
+    eq. 3 and 4), with ``x_ui = p_u . q_i + b_i``.
+
+    Parameters
+    ----------
+    factors : int in [2, 512], default 64
+        Latent dimension.
+    learning_rate : float in [1e-5, 1], default 0.005
+        Adam step size.
+    regularization : float in [0, 1], default 1e-4
+        L2 weight on the embeddings and biases of each batch's triples.
+    epochs : int in [1, 1000], default 60
+        Passes over the positive pairs (upper bound with early stopping).
+    batch_size : int in [64, 65536], default 1024
+        Triples per step.
+    patience : int in [1, 100], default 5
+        With ``options.validation``: stop after this many epochs without a better
+        validation NDCG@10, and keep the best epoch.
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, factors), float32
+    item_factors_ : ndarray of shape (n_items, factors), float32
+    item_bias_ : ndarray of shape (n_items,), float32
+    loss_history_ : ndarray of shape (epochs_run,)
+        Mean BPR loss per epoch.
+
+    Notes
+    -----
+    Each epoch visits every positive (user, item) pair once in a seeded random
+    order, O(nnz f) per epoch. Negatives are drawn uniformly from the catalog and
+    redrawn while they hit one of the user's positives (a sorted-key lookup), so
+    a negative is never a positive. Deviations from the paper: mini-batch Adam
+    instead of per-triple SGD, and an item bias (popularity absorbs there rather
+    than in the factors).
+
+    References
+    ----------
+    Rendle, Freudenthaler, Gantner & Schmidt-Thieme, "BPR: Bayesian Personalized
+    Ranking from Implicit Feedback", UAI 2009.
+    """
+
+    key = "bpr"
+    capabilities = frozenset({"similar_items", "embeddings", "gpu"})
+
+    def __init__(self, factors: int = 64, learning_rate: float = 0.005, regularization: float = 1e-4,
+                 epochs: int = 60, batch_size: int = 1024, patience: int = 5):
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+
+    def _fit(self, train: Dataset, options: FitOptions) -> None:
+        device = resolve_device(options.device)
+        coo = self.history_.tocoo()
+        n_items, f = train.n_items, int(self.factors)
+        pos_users = torch.from_numpy(coo.row.astype(np.int64)).to(device)
+        pos_items = torch.from_numpy(coo.col.astype(np.int64)).to(device)
+        sampler = NegativeSampler(pos_users, pos_items, n_items)
+        init = torch.Generator().manual_seed(int(options.seed))
+        user_emb = torch.nn.Parameter((torch.randn(train.n_users, f, generator=init) * 0.1).to(device))
+        item_emb = torch.nn.Parameter((torch.randn(n_items, f, generator=init) * 0.1).to(device))
+        bias = torch.nn.Parameter(torch.zeros(n_items, device=device))
+        optimizer = torch.optim.Adam([user_emb, item_emb, bias], lr=float(self.learning_rate))
+        gen = torch.Generator(device=device).manual_seed(int(options.seed))
+        reg, batch = float(self.regularization), int(self.batch_size)
+
+        def epoch(_: int) -> float:
+            order = torch.randperm(len(pos_users), generator=gen, device=device)
+            total, count = 0.0, 0
+            for b, start in enumerate(range(0, len(order), batch)):
+                if b % _CANCEL_EVERY == 0:
+                    options.check_cancel()
+                idx = order[start:start + batch]
+                u, i = pos_users[idx], pos_items[idx]
+                j, ok = sampler.sample(u, gen)
+                u, i, j = u[ok], i[ok], j[ok]
+                pu, qi, qj = user_emb[u], item_emb[i], item_emb[j]
+                diff = (pu * (qi - qj)).sum(1) + bias[i] - bias[j]
+                loss = -torch.nn.functional.logsigmoid(diff).mean()
+                penalty = reg * (pu.pow(2).sum() + qi.pow(2).sum() + qj.pow(2).sum()
+                                 + bias[i].pow(2).sum() + bias[j].pow(2).sum()) / max(len(u), 1)
+                optimizer.zero_grad(set_to_none=True)
+                (loss + penalty).backward()
+                optimizer.step()
+                total, count = total + float(loss) * len(u), count + len(u)
+            return total / max(count, 1)
+
+        validate = None
+        if options.validation is not None:
+            validator = RankingValidator(self.history_, options.validation, seed=options.seed)
+
+            def validate() -> float:
+                with torch.no_grad():
+                    return validator.ndcg(lambda us: (user_emb[torch.as_tensor(us, device=device)] @ item_emb.T
+                                                      + bias).cpu().numpy())
+
+        def snapshot():
+            return tuple(t.detach().clone() for t in (user_emb, item_emb, bias))
+
+        def restore(state) -> None:
+            with torch.no_grad():
+                for t, saved in zip((user_emb, item_emb, bias), state):
+                    t.copy_(saved)
+
+        result = run_epochs(epoch, int(self.epochs), options, validate=validate, patience=int(self.patience),
+                            snapshot=snapshot, restore=restore)
+        self.user_factors_ = user_emb.detach().cpu().numpy().astype(np.float32)
+        self.item_factors_ = item_emb.detach().cpu().numpy().astype(np.float32)
+        self.item_bias_ = bias.detach().cpu().numpy().astype(np.float32)
+        self.loss_history_ = np.asarray([h["loss"] for h in result.history], np.float64)
+
+    def _score(self, users: np.ndarray, *, context: dict | None = None) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T + self.item_bias_
+
+    def similar_items(self, item_idx: int, k: int = 10) -> SimilarItems:
+        """Items whose factors have the highest cosine with ``item_idx``'s."""
+        self._check_fitted()
+        return top_similar(item_idx, cosine_to(item_idx, self.item_factors_), k)
+
+    def user_embeddings(self) -> np.ndarray:
+        self._check_fitted()
+        return self.user_factors_.copy()
+
+    def item_embeddings(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_factors_.copy()
+
+    def _get_state(self):
+        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_,
+                "item_bias_": self.item_bias_, "loss_history_": self.loss_history_}, None
+
+    def _set_state(self, arrays: dict, state_dict: dict | None) -> None:
+        self.user_factors_ = np.asarray(arrays["user_factors_"], np.float32)
+        self.item_factors_ = np.asarray(arrays["item_factors_"], np.float32)
+        self.item_bias_ = np.asarray(arrays["item_bias_"], np.float32)
+        self.loss_history_ = np.asarray(arrays["loss_history_"], np.float64)
+
+
+class NegativeSampler:
+    """Uniform negatives that are never one of the user's positives (rejection sampling)."""
+
+    def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int):
+        self.n_items = n_items
+        self.keys = torch.sort(users * n_items + items).values
+
+    def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        keys = users * self.n_items + items
+        pos = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
+        return self.keys[pos] == keys
+
+    def sample(self, users: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Negatives for ``users`` and a mask of the rows that got one.
+
+        A user who has every item as a positive has no negative; such rows are
+        masked out after a bounded number of redraws rather than looping forever.
+        """
+        items = torch.randint(self.n_items, users.shape, generator=gen, device=users.device)
+        bad = self.is_positive(users, items)
+        for _ in range(_RESAMPLE_ROUNDS):
+            if not bool(bad.any()):
+                break
+            idx = bad.nonzero().squeeze(1)
+            items[idx] = torch.randint(self.n_items, idx.shape, generator=gen, device=users.device)
+            bad[idx] = self.is_positive(users[idx], items[idx])
+        return items, ~bad
