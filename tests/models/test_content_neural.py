@@ -110,7 +110,8 @@ def test_negatives_come_from_items_with_events_and_are_never_positives():
 def test_positive_lookup_agrees_with_pairwise_test():
     history = sp.random(40, 30, density=0.2, format="csr", random_state=3, dtype=np.float32)
     coo = history.tocoo()
-    sampler = NegativeSampler(torch.as_tensor(coo.row, dtype=torch.long), torch.as_tensor(coo.col, dtype=torch.long), 30)
+    sampler = NegativeSampler(torch.as_tensor(coo.row, dtype=torch.long),
+                              torch.as_tensor(coo.col, dtype=torch.long), 30)
     lookup = PositiveLookup(history, torch.device("cpu"))
     users = torch.as_tensor(np.random.default_rng(0).integers(0, 40, 25))
     candidates = torch.tensor([0, 3, 7, 8, 29])
@@ -175,3 +176,29 @@ def test_bad_choices_fail_clearly(catalog):
         ContentNeural(text_encoder="bert").fit(catalog[0], options=CPU)
     with pytest.raises(ValueError, match="loss"):
         ContentNeural(loss="hinge").fit(catalog[0], options=CPU)
+
+
+# ----- the model contract (until the shared ModelContract mixin lands) ----------------------
+def test_contract_seeded_determinism_callbacks_and_no_mutation(catalog, fitted):
+    from recsys.models.base import NotFittedError
+
+    data, _ = catalog
+    with pytest.raises(NotFittedError):
+        ContentNeural().recommend([0])
+    events = []
+    fast = {**SMALL, "epochs": 3}
+    a = ContentNeural(**fast).fit(data, options=FitOptions(device="cpu", seed=7, callbacks=(events.append,)))
+    b = ContentNeural(**fast).fit(data, options=FitOptions(device="cpu", seed=7))
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(a.score(users), b.score(users))
+    assert [e.step for e in events if e.stage == "epoch"] == [1, 2, 3]
+    weights = {k: v.clone() for k, v in fitted.network_.state_dict().items()}
+    items = fitted.item_embeddings()
+    recs = fitted.recommend(users, k=3)
+    fitted.similar_items(0, 2), fitted.encode_items(data.item_features.iloc[:2])
+    assert all(torch.equal(v, fitted.network_.state_dict()[k]) for k, v in weights.items())
+    np.testing.assert_array_equal(items, fitted.item_embeddings())
+    seen = data.matrix().tocsr()
+    assert (np.bincount(recs.user_idx) == 3).all()
+    assert not any(seen[u, i] for u, i in zip(recs.user_idx, recs.item_idx))
+    assert get_spec("content_neural").defaults() == ContentNeural().get_params()

@@ -228,3 +228,32 @@ def test_planted_new_items_reach_their_topics_readers():
     first = pd.Series(recs.item_idx[recs.rank == 1], index=recs.user_idx[recs.rank == 1])
     agree = (topic[first.to_numpy()] == favourite.loc[first.index].to_numpy()).mean()
     assert agree > 0.9
+
+
+# ----- the model contract (until the shared ModelContract mixin lands) ----------------------
+def _state_copy(model) -> dict:
+    arrays, _ = model._get_state()
+    return {k: (v.toarray() if hasattr(v, "toarray") else np.array(v, copy=True)) for k, v in arrays.items()}
+
+
+def test_contract_fit_recommend_seen_exclusion_and_no_mutation():
+    from recsys.models.base import NotFittedError
+    from recsys.models.registry import get_spec
+
+    data, index = cold_start_catalog()
+    model = ContentTFIDF(min_df=1)
+    with pytest.raises(NotFittedError):
+        model.score([0])
+    events = []
+    assert model.fit(data, options=FitOptions(callbacks=(events.append,))) is model
+    assert events and events[-1].stage == "fit"
+    before = _state_copy(model)
+    recs = model.recommend(np.arange(data.n_users), k=4)
+    model.similar_items(0, 3), model.score_history([0, 1]), model.item_vectors, model.profiles([0])
+    after = _state_copy(model)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert (np.bincount(recs.user_idx) == 4).all()
+    seen = data.matrix().tocsr()
+    assert not any(seen[u, i] for u, i in zip(recs.user_idx, recs.item_idx))
+    assert get_spec("content_tfidf").defaults() == ContentTFIDF().get_params()
+    assert {"cold_start_items", "similar_items"} <= ContentTFIDF.capabilities
