@@ -141,7 +141,7 @@ else:
     st.dataframe(tradeoff.drop(columns=["reranker"]), hide_index=True, width="stretch")
     report = report.with_tradeoff(tradeoff)
 
-zipped, page = downloads(report, (run_id, grouping, item_grouping, metrics, k, method, protected))
+zipped, page = downloads(report, (root, run_id, grouping, item_grouping, metrics, k, method, protected))
 d1, d2 = st.columns(2)
 d1.download_button("Download the tables (CSV, zip)", zipped, file_name=f"fairness_{run_id}.zip",
                    mime="application/zip", key="download-zip")

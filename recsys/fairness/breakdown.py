@@ -60,53 +60,64 @@ def group_breakdown(values: np.ndarray, labels: np.ndarray, *, n_boot: int = 100
         interval), ``ratio`` = mean / best mean, ``p_value`` and ``p_holm`` of "no gap".
     """
     values = np.asarray(values, dtype=np.float64)
-    labels = np.asarray(labels, dtype=object)
-    if values.shape != labels.shape or values.ndim != 1:
-        raise ValueError("values and labels must be 1-D arrays of the same customers")
-    codes, names = pd.factorize(pd.Series(labels, dtype=object), sort=True)
-    return _breakdown(values, codes, np.asarray(names, dtype=object), n_boot=n_boot, level=level,
-                      min_size=min_size, higher_is_better=higher_is_better, alpha=alpha, seed=seed)
+    if values.ndim != 1:
+        raise ValueError("values must be a 1-D array, one value per customer")
+    table = breakdowns({"": values}, labels, higher_is_better={"": higher_is_better}, n_boot=n_boot,
+                       level=level, min_size=min_size, alpha=alpha, seed=seed)
+    return table.drop(columns="metric")
 
 
 def breakdowns(metrics: Mapping[str, np.ndarray], labels: np.ndarray, *, higher_is_better: Mapping[str, bool],
-               **kw) -> pd.DataFrame:
-    """``group_breakdown`` of several metrics of the same customers, stacked with a ``metric`` column."""
+               n_boot: int = 1000, level: float = 0.95, min_size: int = MIN_SIZE, alpha: float = 0.05,
+               seed: int = 0) -> pd.DataFrame:
+    """``group_breakdown`` of several metrics of the same customers, stacked with a ``metric`` column.
+
+    Each group has its own seed, shared by the metrics: resamples that depend only on
+    the group's size (direct or binned) are drawn once per group and reused, which
+    gives the same numbers as drawing them per metric.
+    """
+    if n_boot < 1 or not 0.0 < level < 1.0:
+        raise ValueError("need n_boot >= 1 and 0 < level < 1")
     labels = np.asarray(labels, dtype=object)
     codes, names = pd.factorize(pd.Series(labels, dtype=object), sort=True)
     names = np.asarray(names, dtype=object)
-    tables = []
+    columns = {}
     for metric, values in metrics.items():
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != labels.shape:
-            raise ValueError(f"metric {metric!r} has {len(values)} values for {len(labels)} customers")
-        table = _breakdown(values, codes, names, higher_is_better=higher_is_better[metric], **kw)
+        columns[metric] = np.asarray(values, dtype=np.float64)
+        if columns[metric].shape != labels.shape:
+            raise ValueError(f"metric {metric!r} has {len(columns[metric])} values for {len(labels)} customers")
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
+    seeds = np.random.SeedSequence(seed).spawn(len(names))
+    n = {m: np.zeros(len(names), np.int64) for m in columns}
+    means = {m: np.full(len(names), np.nan) for m in columns}
+    boots = {m: np.full((len(names), n_boot), np.nan) for m in columns}
+    for g in range(len(names)):
+        members = order[bounds[g]:bounds[g + 1]]
+        draws: dict = {}
+        for metric, values in columns.items():
+            group = values[members]
+            group = group[~np.isnan(group)]
+            n[metric][g] = len(group)
+            if len(group):
+                means[metric][g] = group.mean()
+                boots[metric][g] = resampled_means(group, n_boot=n_boot, seed=seeds[g], draws=draws)
+    tables = []
+    for metric in columns:
+        present = n[metric] > 0
+        table = _table(names[present], n[metric][present], means[metric][present], boots[metric][present],
+                       level=level, min_size=min_size, higher_is_better=higher_is_better[metric], alpha=alpha)
         table.insert(0, "metric", metric)
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["metric", *COLUMNS])
 
 
-def _breakdown(values: np.ndarray, codes: np.ndarray, all_names: np.ndarray, *, n_boot: int = 1000,
-               level: float = 0.95, min_size: int = MIN_SIZE, higher_is_better: bool = True,
-               alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    if n_boot < 1 or not 0.0 < level < 1.0:
-        raise ValueError("need n_boot >= 1 and 0 < level < 1")
-    keep = ~np.isnan(values)
-    present = np.flatnonzero(np.bincount(codes[keep], minlength=len(all_names)))
-    if len(present) == 0:
+def _table(names: np.ndarray, n: np.ndarray, means: np.ndarray, boots: np.ndarray, *, level: float,
+           min_size: int, higher_is_better: bool, alpha: float) -> pd.DataFrame:
+    """Intervals, the best group, gaps with their intervals and tests, verdicts."""
+    if len(names) == 0:
         return pd.DataFrame(columns=COLUMNS)
-    remap = np.full(len(all_names), -1, np.int64)
-    remap[present] = np.arange(len(present))
-    codes, names, vals = remap[codes[keep]], all_names[present], values[keep]
-    order = np.argsort(codes, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
-    seeds = np.random.SeedSequence(seed).spawn(len(names))
-    n = np.diff(bounds)
-    means = np.empty(len(names))
-    boots = np.empty((len(names), n_boot))
-    for g in range(len(names)):
-        group = vals[order[bounds[g]:bounds[g + 1]]]
-        means[g] = group.mean()
-        boots[g] = resampled_means(group, n_boot=n_boot, seed=seeds[g])
+    n_boot = boots.shape[1]
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(boots, [tail, 1.0 - tail], axis=1)
     too_small = n < min_size
@@ -136,7 +147,7 @@ def _breakdown(values: np.ndarray, codes: np.ndarray, all_names: np.ndarray, *, 
     return frame.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
 
 
-def resampled_means(values: np.ndarray, *, n_boot: int = 1000, seed=0) -> np.ndarray:
+def resampled_means(values: np.ndarray, *, n_boot: int = 1000, seed=0, draws: dict | None = None) -> np.ndarray:
     """Means of ``n_boot`` bootstrap resamples of ``values`` (customers drawn with replacement).
 
     A resample's mean depends only on how many customers of each value it holds, so
@@ -144,40 +155,43 @@ def resampled_means(values: np.ndarray, *, n_boot: int = 1000, seed=0) -> np.nda
     through multinomial counts over the levels, at a cost independent of the group's
     size. Large groups of many-valued metrics are first cut into ``_BINS`` equal-count
     bins between the ``_TAIL`` smallest and largest values (kept as they are), each
-    value standing for its bin's mean: the sample mean is unchanged and only the small within-bin
-    spread is lost (measured: intervals under 1% narrower on heavy-tailed lognormal
-    values, below the Monte Carlo noise of 1,000 resamples). Small groups resample
-    customers directly.
+    value standing for its bin's mean: the sample mean is unchanged and only the small
+    within-bin spread is lost (measured: intervals under 1% narrower on heavy-tailed
+    lognormal values, below the Monte Carlo noise of 1,000 resamples). Small groups
+    resample customers directly. ``draws`` keeps the draws that depend only on the
+    group's size and ``seed``, for reuse by other metrics of the same group.
     """
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
     if n == 0:
         return np.full(n_boot, np.nan)
-    rng = np.random.default_rng(seed)
+    draws = {} if draws is None else draws
     levels, counts = np.unique(values, return_counts=True)
     # A multinomial draw costs about as much per level as resampling ~8 customers.
-    if len(levels) * _COUNTS_COST > n or len(levels) > _BINS + 2 * _TAIL:
-        if n < (_BINS + 2 * _TAIL) * _COUNTS_COST:
-            return _index_means(values, n_boot, rng)
-        ordered = np.sort(values)
-        # Tails keep one level per customer: there the spread within a bin would be large.
-        middle = np.linspace(_TAIL, n - _TAIL, _BINS + 1).astype(np.int64)
-        edges = np.concatenate([np.arange(_TAIL), middle, np.arange(n - _TAIL + 1, n + 1)])
-        counts = np.diff(edges)
-        levels = np.add.reduceat(ordered, edges[:-1]) / counts
-    draws = rng.multinomial(n, counts / n, size=n_boot)
-    return draws @ levels / n
+    if len(levels) * _COUNTS_COST <= n and len(levels) <= _BINS + 2 * _TAIL:
+        return np.random.default_rng(seed).multinomial(n, counts / n, size=n_boot) @ levels / n
+    if n < (_BINS + 2 * _TAIL) * _COUNTS_COST:
+        # Direct resampling: the drawn positions depend only on n and the seed (reusable).
+        if ("index", n, n_boot) not in draws:
+            dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64
+            draws[("index", n, n_boot)] = np.random.default_rng(seed).integers(0, n, size=(n_boot, n), dtype=dtype)
+        return _gather_means(values, draws[("index", n, n_boot)])
+    # Tails keep one level per customer: there the spread within a bin would be large.
+    middle = np.linspace(_TAIL, n - _TAIL, _BINS + 1).astype(np.int64)
+    edges = np.concatenate([np.arange(_TAIL), middle, np.arange(n - _TAIL + 1, n + 1)])
+    counts = np.diff(edges)
+    levels = np.add.reduceat(np.sort(values), edges[:-1]) / counts
+    if ("binned", n, n_boot) not in draws:
+        draws[("binned", n, n_boot)] = np.random.default_rng(seed).multinomial(n, counts / n, size=n_boot)
+    return draws[("binned", n, n_boot)] @ levels / n
 
 
-def _index_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Resample customers directly (small groups), in blocks that bound memory."""
-    n = len(values)
-    dtype = np.uint16 if n <= np.iinfo(np.uint16).max else np.int64
-    out = np.empty(n_boot)
-    block = max(1, _DRAWS_PER_BLOCK // n)
-    for start in range(0, n_boot, block):
-        stop = min(start + block, n_boot)
-        out[start:stop] = values[rng.integers(0, n, size=(stop - start, n), dtype=dtype)].mean(axis=1)
+def _gather_means(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` at each row of drawn positions, in blocks that bound memory."""
+    out = np.empty(len(positions))
+    block = max(1, _DRAWS_PER_BLOCK // max(positions.shape[1], 1))
+    for start in range(0, len(positions), block):
+        out[start:start + block] = values[positions[start:start + block]].mean(axis=1)
     return out
 
 

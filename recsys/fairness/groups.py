@@ -143,13 +143,14 @@ def _one(data: Dataset, users: np.ndarray, name: str, history: Dataset,
     if name == ACTIVITY:
         counts = np.bincount(history.frame["user_idx"].to_numpy(), minlength=data.n_users)
         return activity_groups(counts[users], thresholds)
-    if name == TENURE and (data.user_features is None or TENURE not in data.user_features):
-        if data.user_features is None or "signup_date" not in data.user_features:
+    features = data.user_features
+    if name == TENURE and (features is None or TENURE not in features):
+        if features is None or "signup_date" not in features:
             raise KeyError("tenure needs a signup_date column in the customer table")
         if not history.has_timestamps or history.n_events == 0:
             raise KeyError("tenure needs event timestamps to know 'now'")
         now = int(history.frame["timestamp"].max())
-        return tenure_groups(data.user_features["signup_date"].to_numpy()[users], now)
+        return tenure_groups(features["signup_date"].to_numpy()[users], now)
     return attribute_groups(data, users, name)
 
 
