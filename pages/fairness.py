@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys.fairness.exposure import available_item_groupings
 from recsys.fairness.groups import available_groupings
-from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, LAMBDAS, METHODS, METRIC_HELP, build_report,
+from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, METHODS, METRIC_HELP, build_report,
                                     report_html, run_inputs, sweep, tables_zip)
 from recsys.runs import list_runs
 from recsys.workspace import Workspace

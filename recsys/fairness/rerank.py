@@ -8,7 +8,7 @@ model's order, 1 follows the fairness or diversity objective alone.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
