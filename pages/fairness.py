@@ -10,7 +10,7 @@ from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, METHODS, 
                                     report_html, run_inputs, sweep, tables_zip)
 from recsys.runs import list_runs
 from recsys.workspace import Workspace
-from ui import fairness_charts as charts
+from recsys.fairness import charts
 from ui import state
 from ui.workspace import workspace
 

@@ -13,7 +13,7 @@ ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌"
 def _curve(events: list[dict]):
     rows = [{"epoch": e.get("step"), **{k: v for k, v in (e.get("metrics") or {}).items()
                                         if isinstance(v, (int, float))}}
-            for e in events if e.get("stage") == "epoch"]
+            for e in events if e.get("stage") in ("epoch", "iteration")]
     if len(rows) < 2:
         return None
     frame = pd.DataFrame(rows).melt(id_vars="epoch", var_name="metric", value_name="value").dropna()

@@ -446,12 +446,9 @@ def write_report(report: FairnessReport, out_dir: str | pathlib.Path, figures: d
 
 
 def _default_figures(report: FairnessReport) -> dict:
-    # The chart code lives with the dashboard's other plotly renderers (no Streamlit there);
-    # without the dashboard's folder on the path the page keeps its tables only.
-    try:
-        from ui.fairness_charts import report_figures
-    except ImportError:
-        return {}
+    # Imported here: plotly is only needed when an HTML report is written.
+    from recsys.fairness.charts import report_figures
+
     return report_figures(report)
 
 
