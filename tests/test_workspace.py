@@ -91,6 +91,66 @@ def test_fingerprint_ignores_index_but_not_content():
     assert dataset_fingerprint(renamed) != fp
 
 
+def _one(df: pd.DataFrame) -> str:
+    return dataset_fingerprint({"t": df})
+
+
+def _arrow_str(*chunks: list) -> pd.Series:
+    import pyarrow as pa
+
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.array(c, pa.large_string()) for c in chunks])),
+                     dtype="str")
+
+
+def test_fingerprint_ignores_memory_layout():
+    """Slices, Arrow chunking, string storage and NaN payloads do not change the digest."""
+    tables = make_tables(n=300)
+    fresh = {k: pd.DataFrame({c: pd.Series(list(v[c]), dtype=v[c].dtype) for c in v.columns})
+             for k, v in tables.items()}
+    fp = dataset_fingerprint(fresh)
+    assert dataset_fingerprint(tables) == fp
+    doubled = {k: pd.concat([v, v], ignore_index=True) for k, v in tables.items()}  # Arrow chunks with offsets
+    sliced = {k: v.iloc[len(v) // 2:].reset_index(drop=True) for k, v in doubled.items()}
+    assert dataset_fingerprint(sliced) == fp
+    chunked = pd.DataFrame({"s": _arrow_str(["a", None], ["ccc", "dd"])})
+    assert _one(chunked) == _one(pd.DataFrame({"s": pd.array(["a", None, "ccc", "dd"], dtype="str")}))
+    python_storage = pd.array(["a", None, "ccc", "dd"], dtype=pd.StringDtype("python", na_value=np.nan))
+    assert _one(pd.DataFrame({"s": python_storage})) == _one(chunked)
+    payload = np.array([0x7FF8000000000123], dtype=np.uint64).view(np.float64)[0]
+    assert np.isnan(payload)
+    assert _one(pd.DataFrame({"f": [1.0, payload]})) == _one(pd.DataFrame({"f": [1.0, np.nan]}))
+    masked = pd.array([1, 2, 3], dtype="Int64")
+    other = pd.array([1, 5, 3], dtype="Int64")
+    masked[1] = other[1] = None  # different values left under the mask
+    assert _one(pd.DataFrame({"n": masked})) == _one(pd.DataFrame({"n": other}))
+
+
+def test_fingerprint_ignores_bytes_under_nulls():
+    import pyarrow as pa
+
+    arr = pa.array(["a", "zz", "c"], pa.large_string())
+    validity = pa.py_buffer(np.packbits([1, 0, 1], bitorder="little").tobytes())
+    junk = pa.Array.from_buffers(pa.large_string(), 3, [validity, *arr.buffers()[1:]], null_count=1)
+    with_junk = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([junk])), dtype="str")
+    assert _one(pd.DataFrame({"s": with_junk})) == _one(pd.DataFrame({"s": _arrow_str(["a", None, "c"])}))
+
+
+def test_fingerprint_sees_value_boundaries_nulls_and_types():
+    def strs(*values):
+        return pd.DataFrame({"s": pd.array(list(values), dtype="str")})
+
+    assert _one(strs("ab", "c")) != _one(strs("a", "bc"))
+    assert _one(strs("a", None)) != _one(strs("a", ""))
+    assert _one(strs("a", None)) != _one(strs(None, "a"))
+    assert _one(pd.DataFrame({"i": [1, 2]})) != _one(pd.DataFrame({"i": [2, 1]}))
+    assert _one(pd.DataFrame({"f": [0.0, np.nan]})) != _one(pd.DataFrame({"f": [np.nan, 0.0]}))
+    assert _one(pd.DataFrame({"o": [1, "a"]})) != _one(pd.DataFrame({"o": [1, "b"]}))  # mixed objects: text
+    assert _one(pd.DataFrame({"o": [[1, 2], [3]]})) != _one(pd.DataFrame({"o": [[1], [2, 3]]}))
+    assert _one(pd.DataFrame({"c": pd.Categorical(["x", "y"], categories=["y", "x"])})) == _one(
+        pd.DataFrame({"c": pd.Categorical(["x", "y"])}))
+    assert _one(pd.DataFrame({"a": [1, 2]}, index=[5, 6])) == _one(pd.DataFrame({"a": [1, 2]}))
+
+
 def test_list_info_overwrite_and_delete():
     ws = Workspace()
     ws.save_dataset("first", make_tables(seed=1))
