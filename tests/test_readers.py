@@ -73,6 +73,17 @@ def test_quoted_fields_with_delimiters_newlines_and_quotes(corpus):
     assert df["comment"].tolist() == ['said "hi", then left', "line1\r\nline2"]
 
 
+def test_quoted_header_alone_and_quoted_newline_after_it():
+    body = "".join(f"u{i},i{i % 7}\n" for i in range(3000))
+    df = read_table(('"user","item"\n' + body).encode(), name="q.csv")  # quotes in the header only
+    assert len(df) == 3000 and df.iloc[-1].tolist() == ["u2999", "i3"]
+    late = read_table(('"user","item"\n' + body + 'u9,"two\nlines"\n').encode(), name="q.csv")
+    assert len(late) == 3001 and late["item"].iloc[-1] == "two\nlines"
+    import pyarrow as pa
+
+    assert pa.array(df["user"].array).type == pa.large_string()  # pandas' own layout: no copy
+
+
 def test_multiline_header_uses_the_forgiving_parser():
     data = b'"user\nid",item\n"a",b\nc,"d,e"\n'
     df = read_table(data, name="odd.csv")
