@@ -33,8 +33,6 @@ import pandas as pd
 from recsys.data.dataset import Dataset
 
 GROUPS = ("collaborative", "customer", "item", "text", "context")
-#: Groups read when scoring the user side of a (user, context) x items matrix.
-USER_SIDE_GROUPS = ("customer", "context")
 
 #: Columns never used as features: ids, free text handled elsewhere, personal data.
 ITEM_SKIP = {"item_id", "title", "description", "tags", "image_path", "url"}
