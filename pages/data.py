@@ -10,11 +10,14 @@ from recsys.data.errors import DataValidationError
 from recsys.data.importer import import_dataset
 from recsys.data.samples import SAMPLES
 from recsys.workspace import WorkspaceError
+from ui.shell import ensure_shell
 from ui import charts, state
 from ui.mapping_form import mapping_form
 from ui.report import render_report
 from ui.uploads import read_path, read_uploaded, validate
 from ui.workspace import dataset_profile, workspace
+
+ensure_shell()
 
 TABLE_LABELS = {"interactions": "Events / interactions (required)", "items": "Item catalog (optional)",
                 "users": "Customers (optional)"}

@@ -7,8 +7,11 @@ import streamlit as st
 
 from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs
 from recsys.runs import list_runs
+from ui.shell import ensure_shell
 from ui import state
 from ui.workspace import workspace
+
+ensure_shell()
 
 st.title("Evaluate")
 ws = workspace()

@@ -11,8 +11,11 @@ from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, METHODS, 
 from recsys.runs import list_runs
 from recsys.workspace import Workspace
 from recsys.fairness import charts
+from ui.shell import ensure_shell
 from ui import state
 from ui.workspace import workspace
+
+ensure_shell()
 
 NONE = "(none)"
 METHOD_LABELS = {"calibrated": "Calibrated (Steck 2018): match each customer's category mix",

@@ -7,10 +7,13 @@ import streamlit as st
 from recsys.models.registry import REGISTRY, availability
 from recsys.runs import list_runs
 from recsys.training.jobs import cancel_job, job_status, list_jobs, start_training_job
+from ui.shell import ensure_shell
 from ui import state
 from ui.jobs_view import render_job
 from ui.model_form import model_params_form
 from ui.workspace import workspace
+
+ensure_shell()
 
 SPLITS = {
     "leave_last_out": "Leave last out (each customer's last item is the test)",
