@@ -177,8 +177,9 @@ def contact_table(data: Dataset, user_idx: np.ndarray) -> pd.DataFrame:
         if column is None:
             out[role] = pd.Series([None] * len(users), dtype=object)
         else:
-            out[role] = features[column].iloc[users].astype(object).where(
-                features[column].iloc[users].notna(), None).to_numpy()
+            values = features[column].iloc[users]
+            out[role] = pd.Series([v if ok else None for v, ok in zip(values.to_numpy(dtype=object), values.notna())],
+                                  dtype=object)
     return out
 
 
