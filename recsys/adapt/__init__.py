@@ -1,0 +1,1 @@
+"""Adaptation: incremental updates, decay, context filters, cold start and replay."""
