@@ -12,10 +12,12 @@ import pathlib
 import streamlit as st
 
 from ui.auth import require_access
+from ui.shell import use_explicit_navigation
 from ui.sidebar import render_sidebar
 from ui.workspace import set_workspace_owner
 
 ASSETS = pathlib.Path(__file__).parent / "assets"
+use_explicit_navigation()
 
 st.set_page_config(
     page_title="Adaptive Recommendation Studio",
@@ -28,6 +30,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
+    st.Page("pages/segments.py", title="Segments", icon=":material/group:"),
 ]
 
 set_workspace_owner(require_access())
