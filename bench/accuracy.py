@@ -5,10 +5,11 @@ into a temporary folder, runs ``python -m recsys benchmark`` with every register
 each (leave-last-out: train + valid joined as ``--train`` with ``--tune``; random-811:
 ``--train --valid --test`` with ``--tune``), cross-checks our metrics with the kit's
 ``score_external.py``, and prints NDCG@10 and train seconds beside the best peer of each
-family (``shared/benchmarks/results/*.json``). Writes ``bench/results/accuracy.json``.
+family (``shared/benchmarks/results/*.json``). Writes ``bench/results/accuracy.json``,
+merging into an earlier report (models benchmarked before stay unless ``--fresh``).
 
     .venv/bin/python bench/accuracy.py [--models ease,als] [--protocols llo,811]
-                                       [--tune-budget 300] [--keep]
+                                       [--tune-budget 300] [--keep] [--fresh]
 
 Exits 0 with a message when the shared folder is absent.
 """
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune-budget", type=float, default=300.0, help="tuning seconds per model and split")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep", action="store_true", help="keep the temporary split and output folder")
+    parser.add_argument("--fresh", action="store_true",
+                        help="replace bench/results/accuracy.json instead of merging these models into it")
     args = parser.parse_args(argv)
     if not (KIT / "splits.py").is_file():
         print(f"skipped: the shared benchmark kit is not at {KIT}")
@@ -131,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     models = ["all"] if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     work = Path(tempfile.mkdtemp(prefix="recsys-accuracy-"))
-    report = {"models": models, "tune_budget_s": args.tune_budget, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "splits": {}}
+    previous = RESULTS / "accuracy.json"
+    report = json.loads(previous.read_text()) if previous.is_file() and not args.fresh else {"splits": {}}
+    report.update(tune_budget_s=args.tune_budget, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
         folders = make_splits(work, protocols)
         for key, folder in folders.items():
@@ -140,10 +144,14 @@ def main(argv: list[str] | None = None) -> int:
             out = work / f"out-{key}"
             metrics = run_benchmark(key, folder, out, models, args.tune_budget, args.device)
             checks = {m: cross_check(folder, out, m, v) for m, v in metrics.items() if "error" not in v}
+            bad = {m: c["max_gap"] for m, c in checks.items() if c["max_gap"] > 1e-6}
+            # Models benchmarked earlier (another run of this script) stay in the report.
+            old = report["splits"].get(split_name, {})
+            metrics = {**old.get("metrics", {}), **metrics}
+            checks = {**{m: c for m, c in old.get("cross_check", {}).items() if m in metrics}, **checks}
             peers = peer_figures(split_name)
             text, rows = table(split_name, metrics, checks, peers)
             print(text, flush=True)
-            bad = {m: c["max_gap"] for m, c in checks.items() if c["max_gap"] > 1e-6}
             if bad:
                 print(f"WARNING: our metrics differ from score_external.py: {bad}")
             report["splits"][split_name] = {"rows": rows, "metrics": metrics, "cross_check": checks, "peers": peers}
