@@ -137,10 +137,12 @@ class _MultAutoencoder(TorchRecommender):
         norms = np.sqrt(np.bincount(rows, weights=np.square(matrix.data, dtype=np.float64),
                                     minlength=matrix.shape[0]))
         normalised = matrix.data / np.maximum(norms, 1e-12)[rows]
-        to = lambda a, dtype: torch.from_numpy(np.ascontiguousarray(a, dtype)).to(self.device_)  # noqa: E731
-        return _RowBatch(n_rows=matrix.shape[0], rows=to(rows, np.int64), items=to(matrix.indices, np.int64),
-                         offsets=to(matrix.indptr[:-1], np.int64), values=to(matrix.data, np.float32),
-                         normalised=to(normalised, np.float32))
+        device = self.device_
+        return _RowBatch(n_rows=matrix.shape[0], rows=_tensor(rows, np.int64, device),
+                         items=_tensor(matrix.indices, np.int64, device),
+                         offsets=_tensor(matrix.indptr[:-1], np.int64, device),
+                         values=_tensor(matrix.data, np.float32, device),
+                         normalised=_tensor(normalised, np.float32, device))
 
     def _encode(self, rows: "_RowBatch") -> torch.Tensor:
         return self.network_.encode(rows.items, rows.offsets, rows.normalised)[0]
@@ -232,9 +234,11 @@ class MultVAE(_MultAutoencoder):
 
     Notes
     -----
-    An epoch costs O(n_users n_items hidden_dim) (rows are dense once batched);
-    scoring b users costs O(b n_items hidden_dim). Memory holds the weights
-    (about ``2 n_items hidden_dim`` floats) and one dense batch of rows.
+    The encoder reads each row as a weighted bag of its items, O(nnz hidden_dim);
+    the decoder's softmax over the whole catalog dominates: an epoch costs
+    O(n_users n_items hidden_dim), and scoring b users O(b n_items hidden_dim).
+    Memory holds the weights (about ``2 n_items hidden_dim`` floats) and one
+    batch of logits.
 
     Deviations from the paper: ``beta`` ramps to ``anneal_cap`` over
     ``total_anneal_steps`` (the authors' code ramps towards 1 and clips at the
@@ -314,3 +318,7 @@ class MultDAE(_MultAutoencoder):
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
+
+
+def _tensor(values: np.ndarray, dtype: type, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype)).to(device)

@@ -160,5 +160,6 @@ def test_embeddings_and_registry(planted, fitted):
     for key, cls in (("multvae", MultVAE), ("multdae", MultDAE)):
         spec = get_spec(key)
         assert spec.family == "deep" and spec.uses_torch and spec.load_class() is cls
+        assert cls().get_params() == spec.defaults()
         assert "cold_start_users" in cls.capabilities and "gpu" in cls.capabilities
     assert "anneal_cap" not in MultDAE().get_params()

@@ -113,4 +113,5 @@ def test_bad_sizes_fail_clearly_and_registry_entry(planted):
         NeuMF(mlp_layers=0).fit(planted[0], options=CPU)
     spec = get_spec("neumf")
     assert spec.family == "deep" and spec.uses_torch and spec.load_class() is neumf_module.NeuMF
+    assert NeuMF().get_params() == spec.defaults()
     assert {"embeddings", "gpu"} <= NeuMF.capabilities
