@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recsys.cli import benchmark_command, data_commands, fairness_command, segment_commands, train_commands
+from recsys.cli import (benchmark_command, data_commands, explain_commands, fairness_command, segment_commands,
+                        train_commands)
 from recsys.cli.errors import CliError
 
 # Explicit list: adding a command means adding its module here.
-COMMAND_MODULES = [data_commands, train_commands, benchmark_command, fairness_command, segment_commands]
+COMMAND_MODULES = [data_commands, train_commands, benchmark_command, fairness_command, segment_commands,
+                   explain_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
