@@ -31,6 +31,7 @@ PAGES = [
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
     st.Page("pages/customer.py", title="Customer", icon=":material/person_search:"),
+    st.Page("pages/replay.py", title="Replay", icon=":material/replay:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/group:"),
 ]
 
