@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from recsys.data.schema import get_role, id_column, role_names, roles_for
 _EXAMPLES = 5
 _EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
 _EXTREME_IQR = 10.0
+_PARALLEL_ROWS = 200_000
 
 
 class TableCheck:
@@ -33,18 +37,20 @@ class TableCheck:
     def __init__(self, table: str, raw: pd.DataFrame, file: str, mapping: ColumnMapping,
                  issues: list[Issue]) -> None:
         self.table, self.raw, self.file, self.mapping, self.issues = table, raw, file, mapping, issues
-        first = int(raw.attrs.get("first_data_row", 2)) if hasattr(raw, "attrs") else 2
-        self.rows = np.arange(len(raw), dtype=np.int64) + first
-        self.reason = np.full(len(raw), None, dtype=object)
+        self.first_row = int(raw.attrs.get("first_data_row", 2)) if hasattr(raw, "attrs") else 2
+        self.reason: np.ndarray | None = None  # drop reason per row, allocated on the first drop
         self.dropped_mask = np.zeros(len(raw), bool)
         self.drop_counts: dict[str, int] = {}
         self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {}  # id role -> (codes, uniques)
+        self.ahead = Ahead()
 
     def drop(self, mask: Any, reason: str) -> int:
         """Drop the rows of ``mask`` not dropped yet (the first reason wins)."""
         mask = np.asarray(mask, dtype=bool) & ~self.dropped_mask
         count = int(mask.sum())
         if count:
+            if self.reason is None:
+                self.reason = np.full(len(self.raw), None, dtype=object)
             self.reason[mask] = reason
             self.dropped_mask |= mask
             self.drop_counts[reason] = self.drop_counts.get(reason, 0) + count
@@ -52,7 +58,9 @@ class TableCheck:
 
     def examples(self, mask: Any) -> pd.DataFrame:
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))[:_EXAMPLES]
-        return _with_row(self.raw.iloc[idx] if len(idx) else self.raw.iloc[:0], self.rows[idx])
+        # One-row slices: a take on chunked Arrow strings would first concatenate every chunk.
+        rows = pd.concat([self.raw.iloc[i:i + 1] for i in idx]) if len(idx) else self.raw.iloc[:0]
+        return _with_row(rows, idx + self.first_row)
 
     def issue(self, severity: str, code: str, message: str, *, role: str | None = None,
               column: str | None = None, mask: Any = None, count: int | None = None) -> Issue:
@@ -67,8 +75,44 @@ class TableCheck:
 
     def dropped_frame(self) -> pd.DataFrame:
         idx = np.flatnonzero(self.dropped_mask)
-        frame = self.raw.iloc[idx] if len(idx) else self.raw.iloc[:0]
-        return _with_row(frame, self.rows[idx], self.reason[idx].astype(str))
+        if not len(idx):
+            return _with_row(self.raw.iloc[:0], idx, np.array([], dtype=str))
+        return _with_row(self.raw.iloc[idx], idx + self.first_row, self.reason[idx].astype(str))
+
+
+class Ahead:
+    """Column conversions started ahead in threads for big tables, collected where the checks need them.
+
+    The Arrow kernels behind them (hashing, casts, string functions) release the GIL, so the
+    id columns, the times and the other columns convert on all cores while the checks stay
+    sequential. Small tables, or a conversion not started ahead, just run when asked for.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[tuple, Future] = {}
+
+    @staticmethod
+    def _key(fn: Callable, column: str, kwargs: dict) -> tuple:
+        return fn, column, tuple(sorted(kwargs.items()))
+
+    def start(self, canon: pd.DataFrame, jobs: list[tuple[Callable, str, dict]]) -> None:
+        """Submit ``fn(canon[column], **kwargs)`` for each job (only for big tables)."""
+        if len(canon) < _PARALLEL_ROWS or len(jobs) < 2:
+            return
+        self._pool = ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1))
+        for fn, column, kwargs in jobs:
+            self._futures[self._key(fn, column, kwargs)] = self._pool.submit(fn, canon[column], **kwargs)
+
+    def get(self, fn: Callable, canon: pd.DataFrame, column: str, **kwargs: Any) -> Any:
+        """The result of ``fn(canon[column], **kwargs)``: collected if started ahead, else computed now."""
+        future = self._futures.pop(self._key(fn, column, kwargs), None)
+        return future.result() if future is not None else fn(canon[column], **kwargs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._futures = None, {}
 
 
 def _with_row(frame: pd.DataFrame, rows: np.ndarray, reasons: np.ndarray | None = None) -> pd.DataFrame:
@@ -112,13 +156,13 @@ def _convert_role(t: TableCheck, canon: pd.DataFrame, role: str, kind: str, max_
     """Convert one mapped non-id role column in place, dropping or warning as the contract says."""
     col = canon[role]
     if kind == "event":
-        canon[role] = clean_column(col, lower=True)
+        canon[role] = t.ahead.get(clean_column, canon, role, lower=True)
     elif kind in ("category", "text", "str"):
-        canon[role] = clean_column(col)
+        canon[role] = t.ahead.get(clean_column, canon, role)
     elif kind == "tags":
         canon[role] = normalise_tags(col)
     elif kind == "float":
-        num, bad = parse_numbers(col)
+        num, bad = t.ahead.get(parse_numbers, canon, role)
         base = ~t.dropped_mask & col.notna().to_numpy()
         n_bad = int((bad.to_numpy() & ~t.dropped_mask).sum())
         n_base = int(base.sum())
@@ -149,15 +193,8 @@ def _check_ids(t: TableCheck, canon: pd.DataFrame, roles: tuple[str, ...]) -> No
         t.issue("warning", "empty_rows", f"dropped {plural(n_empty, 'empty row', 'empty rows')}", mask=empty,
                 count=n_empty)
     missing = {}
-    if len(roles) > 1 and len(canon) >= 200_000:
-        # Arrow's hashing releases the GIL: the two id columns hash on two cores.
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(len(roles)) as pool:
-            results = list(pool.map(lambda r: factorize_clean(canon[r], ids=True), roles))
-    else:
-        results = [factorize_clean(canon[r], ids=True) for r in roles]
-    for role, (ids, codes, uniques, fixed) in zip(roles, results):
+    for role in roles:
+        ids, codes, uniques, fixed = t.ahead.get(factorize_clean, canon, role, ids=True)
         canon[role] = ids
         t.codes[role] = (codes, uniques)
         missing[role] = codes < 0
@@ -181,7 +218,7 @@ def _check_ids(t: TableCheck, canon: pd.DataFrame, roles: tuple[str, ...]) -> No
 
 def _check_timestamp(t: TableCheck, canon: pd.DataFrame, max_share: float, now: pd.Timestamp) -> dict:
     col = canon["timestamp"]
-    times, bad, info = parse_datetimes(col)
+    times, bad, info = t.ahead.get(parse_datetimes, canon, "timestamp")
     alive = ~t.dropped_mask
     bad = bad.to_numpy()
     missing = times.isna().to_numpy() & ~bad & alive
@@ -248,6 +285,7 @@ def _check_values(t: TableCheck, values: pd.Series) -> None:
 
 def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, now: pd.Timestamp) -> dict:
     stats: dict[str, Any] = {}
+    t.ahead.start(canon, _interaction_jobs(canon))
     _check_ids(t, canon, ("user_id", "item_id"))
     if (~t.dropped_mask).sum() == 0:
         t.issue("error", "no_valid_rows", "no row has both a user_id and an item_id",
@@ -259,7 +297,7 @@ def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, no
         t.issue("warning", "no_timestamp",
                 "no timestamp column: time splits, sequences, decay and replay are unavailable")
     if "session_id" in canon:
-        canon["session_id"] = clean_sessions(canon["session_id"])
+        canon["session_id"] = t.ahead.get(clean_sessions, canon, "session_id")
     for role in ("event_type", "value"):
         if role in canon:
             _convert_role(t, canon, role, get_role("interactions", role).kind, max_share)
@@ -268,8 +306,18 @@ def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, no
         _check_values(t, canon["value"])
     for col in canon.columns:
         if col not in role_names("interactions"):
-            canon[col] = clean_column(canon[col])
+            canon[col] = t.ahead.get(clean_column, canon, col)
     return stats
+
+
+def _interaction_jobs(canon: pd.DataFrame) -> list[tuple[Callable, str, dict]]:
+    """The conversions :func:`_check_interactions` will ask for, biggest first."""
+    jobs: list[tuple[Callable, str, dict]] = [(factorize_clean, r, {"ids": True}) for r in ("user_id", "item_id")]
+    kinds = {"timestamp": (parse_datetimes, {}), "session_id": (clean_sessions, {}),
+             "event_type": (clean_column, {"lower": True}), "value": (parse_numbers, {})}
+    jobs += [(fn, role, kw) for role, (fn, kw) in kinds.items() if role in canon]
+    jobs += [(clean_column, c, {}) for c in canon.columns if c not in role_names("interactions")]
+    return jobs
 
 
 def _check_entities(t: TableCheck, canon: pd.DataFrame) -> dict:
@@ -377,7 +425,7 @@ def _header_hint(columns: list[str]) -> str:
 
 
 def check_table(table: str, raw: pd.DataFrame, mapping: Any, file: str, issues: list[Issue],
-                  max_share: float, now: pd.Timestamp) -> tuple[TableCheck | None, pd.DataFrame | None, dict]:
+                max_share: float, now: pd.Timestamp) -> tuple[TableCheck | None, pd.DataFrame | None, dict]:
     """Map and check one raw table; returns (book-keeping, canonical frame or None, stats)."""
     raw = _as_strings(raw, file)
     mapping = resolve_mapping(table, raw.columns, mapping)
@@ -394,8 +442,8 @@ def check_table(table: str, raw: pd.DataFrame, mapping: Any, file: str, issues: 
     if len(canon) == 0:
         t.issue("error", "empty_file", "the table has no rows")
         return t, None, {}
-    if table == "interactions":
-        stats = _check_interactions(t, canon, max_share, now)
-    else:
-        stats = _check_entities(t, canon)
+    try:
+        stats = _check_interactions(t, canon, max_share, now) if table == "interactions" else _check_entities(t, canon)
+    finally:
+        t.ahead.close()
     return t, canon, stats

@@ -76,9 +76,7 @@ def import_dataset(
         "dropped_counts": {t: len(df) for t, df in report.dropped.items()},
         "dropped_tables": sorted(DROPPED_PREFIX + t for t, df in report.dropped.items() if len(df)),
         "has_timestamp": "timestamp" in report.tables["interactions"].columns,
-        "warnings": [
-            {k: v for k, v in issue.to_dict().items() if k != "examples"} for issue in report.warnings
-        ],
-        "stats": report.to_dict()["stats"],
+        "warnings": [issue.to_dict(examples=False) for issue in report.warnings],
+        "stats": report.to_dict(examples=False)["stats"],
     }
     return workspace.save_dataset(name, tables, metadata=metadata, overwrite=overwrite)

@@ -18,6 +18,7 @@ from recsys.data.readers import MISSING_MARKERS
 _MISSING = list(MISSING_MARKERS)
 _NS_MIN = pd.Timestamp("1677-09-22", tz="UTC")
 _NS_MAX = pd.Timestamp("2262-04-11", tz="UTC")
+_FLOAT_ID = re.compile(r"-?\d+\.0+")
 
 # Day-first and month-first variants are tried together; the better fit wins.
 _DATE_FORMATS: tuple[str, ...] = (
@@ -37,8 +38,11 @@ def clean_strings(s: pd.Series) -> pd.Series:
 
 
 def _strip_float_suffix(u: pd.Series) -> pd.Series:
+    first = u.first_valid_index()
+    if first is None or not _FLOAT_ID.fullmatch(str(u[first])):  # one value first: most ids fail here
+        return u
     present = u.dropna()
-    if len(present) and present.str.fullmatch(r"-?\d+\.0+").all():
+    if present.str.fullmatch(_FLOAT_ID.pattern).all():
         return u.str.replace(r"\.0+$", "", regex=True)
     return u
 
@@ -178,15 +182,32 @@ def _epoch_ns(text: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _looks_iso(arr) -> bool:
-    """Whether a sample of the column is ISO 8601 (a failed Arrow cast costs a full pass)."""
+    """Whether a sample of the column is ISO 8601 (a failed Arrow cast costs a full pass).
+
+    The sample is the first and last 100 present values (the first 100 of a short column).
+    """
     import pyarrow.compute as pc
 
-    present = pc.drop_null(arr)
-    if len(present) == 0:
+    n_present = len(arr) - arr.null_count
+    if n_present == 0:
         return False
-    sample = present.slice(0, 100) if len(present) <= 200 else pc.take(
-        present, np.r_[0:100, len(present) - 100:len(present)])
-    return bool(pc.all(pc.match_substring_regex(sample, _ISO_RE)).as_py())
+    if n_present <= 200:
+        samples = [pc.drop_null(arr).slice(0, 100)]
+    else:
+        samples = list(_present_ends(arr, 100))
+    return all(pc.all(pc.match_substring_regex(s, _ISO_RE)).as_py() for s in samples)
+
+
+def _present_ends(arr, k: int) -> tuple:
+    """The first and last ``k`` present values; windows are cut before dropping nulls (no full copy)."""
+    import pyarrow.compute as pc
+
+    for window in (10 * k, len(arr)):
+        head = pc.drop_null(arr.slice(0, window))
+        tail = pc.drop_null(arr.slice(max(len(arr) - window, 0)))
+        if min(len(head), len(tail)) >= k or window >= len(arr):
+            return head.slice(0, k), tail.slice(max(len(tail) - k, 0))
+    raise AssertionError("unreachable")
 
 
 def parse_datetimes(s: pd.Series) -> tuple[pd.Series, pd.Series, dict[str, Any]]:

@@ -40,12 +40,15 @@ class Issue:
         """One line: severity, where, count and message."""
         return f"{self.severity.upper()} [{self.code}] {self.where()}: {self.message}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, examples: bool = True) -> dict[str, Any]:
+        """JSON-safe form; ``examples=False`` leaves the example rows out."""
+        out = {
             "severity": self.severity, "code": self.code, "message": self.message,
-            "table": self.table, "file": self.file, "column": self.column,
-            "count": int(self.count), "examples": _records(self.examples),
+            "table": self.table, "file": self.file, "column": self.column, "count": int(self.count),
         }
+        if examples:
+            out["examples"] = _records(self.examples)
+        return out
 
 
 @dataclass
@@ -115,14 +118,14 @@ class ValidationReport:
         """One line per issue, errors first."""
         return [i.line() for i in self.errors + self.warnings]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (without the tables themselves)."""
+    def to_dict(self, examples: bool = True) -> dict[str, Any]:
+        """JSON-safe form (without the tables themselves; ``examples=False``: nor example rows)."""
         return _jsonable({
             "ok": self.ok,
             "summary": self.summary(),
             "n_dropped": self.n_dropped,
             "dropped_counts": {t: len(d) for t, d in self.dropped.items()},
-            "issues": [i.to_dict() for i in self.issues],
+            "issues": [i.to_dict(examples) for i in self.issues],
             "stats": self.stats,
             "mappings": {t: m.to_dict() for t, m in self.mappings.items()},
             "files": dict(self.files),
