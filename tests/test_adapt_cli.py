@@ -1,0 +1,47 @@
+"""``python -m recsys append`` and ``update``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from recsys.cli import main
+from recsys.runs import get_run, load_run, train_run
+from recsys.workspace import Workspace
+
+
+def write_events(path, users, items, start):
+    pd.DataFrame({"user_id": users, "item_id": items,
+                  "timestamp": pd.date_range(start, periods=len(users), freq="h").strftime("%Y-%m-%dT%H:%M:%S")}
+                 ).to_csv(path, index=False)
+
+
+def test_append_then_update_a_run(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 400
+    write_events(tmp_path / "events.csv", [f"u{u}" for u in rng.integers(0, 40, n)],
+                 [f"i{i}" for i in rng.integers(0, 30, n)], "2025-01-01")
+    assert main(["import", "--name", "tiny", "--interactions", str(tmp_path / "events.csv")]) == 0
+    record = train_run(Workspace(), "tiny", "als", {"factors": 8, "iterations": 3}, split="none", device="cpu")
+
+    write_events(tmp_path / "new.csv", ["u1"] * 5 + ["newbie"] * 3, [f"i{i}" for i in range(8)], "2025-03-01")
+    assert main(["append", "--dataset", "tiny", "--interactions", str(tmp_path / "new.csv")]) == 0
+    assert len(Workspace().load_table("tiny", "interactions")) == n + 8
+    assert Workspace().dataset_info("tiny").metadata["version"] == 2
+
+    capsys.readouterr()
+    assert main(["update", "--run", record.id, "--events", str(tmp_path / "new.csv")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["parent_run"] == record.id and out["customers_updated"] == 2 and out["new_customers"] == 1
+    stored = Workspace().get_record("runs", out["run"])
+    assert stored["parent_run"] == record.id
+    child = load_run(Workspace(), out["run"])
+    assert child.model.n_users_ == load_run(Workspace(), record.id).model.n_users_ + 1
+    assert get_run(Workspace(), out["run"]).model_key == "als"
+
+
+def test_update_of_an_unknown_run_fails(tmp_path, capsys):
+    write_events(tmp_path / "new.csv", ["u1"], ["i1"], "2025-03-01")
+    assert main(["update", "--run", "nope", "--events", str(tmp_path / "new.csv")]) == 2
