@@ -37,6 +37,8 @@ from recsys.models.weighting import apply_weighting
 
 CAPTUM_MODELS = ("neumf", "multvae", "multdae", "gru4rec", "sasrec", "hybrid")
 DEFAULT_STEPS = 50
+#: Completeness is met when |delta| <= this x max(1, |F(x) - F(x')|) (Gauss-Legendre, 50 steps).
+COMPLETENESS_TOLERANCE = 0.01
 
 
 def explain_captum(model: Recommender, data: Dataset, user_idx: int, item_idx: int, *,
@@ -63,6 +65,8 @@ def explain_captum(model: Recommender, data: Dataset, user_idx: int, item_idx: i
     meta.update({"method": "integrated_gradients", "n_steps": int(n_steps), "delta": float(delta),
                  "f_input": fx, "f_baseline": fb, "sum_attributions": total,
                  "relative_delta": abs(float(delta)) / max(abs(fx - fb), 1e-6),
+                 "tolerance": COMPLETENESS_TOLERANCE,
+                 "converged": bool(abs(delta) <= COMPLETENESS_TOLERANCE * max(1.0, abs(fx - fb))),
                  "seconds": time.perf_counter() - started,
                  "caveats": [f"Attributions explain the score's difference from the baseline "
                              f"({meta['baseline']}); they add up to it within |delta| = {abs(float(delta)):.2g}."]})
