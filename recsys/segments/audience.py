@@ -17,8 +17,9 @@ from recsys.data.dataset import SECONDS_PER_DAY, Dataset
 from recsys.models.base import Recommender
 from recsys.segments.rules import RuleError, SegmentRule, Target, evaluate
 
-# Scores held per batch: batch_size x n_items float32 stays near 64 MB.
-SCORE_BUDGET_FLOATS = 16_000_000
+# Scores held per batch: batch_size x n_items float32 stays near 32 MB (below glibc's largest mmap
+# threshold, so batches reuse heap memory instead of page-faulting fresh buffers each time).
+SCORE_BUDGET_FLOATS = 8_000_000
 PRICE_TIERS = ("budget", "mid", "premium")
 MEMBER_COLUMNS = ["user_id", "user_idx", "affinity", "rank"]
 
@@ -200,21 +201,24 @@ def affinities(model: Recommender, users: np.ndarray, target_items: np.ndarray, 
     customer has not interacted with (outside the target) that outrank the best target item;
     equal scores are broken by item index, as in a stable sort of the full list.
     """
+    if mode not in ("max", "mean", "rank"):
+        raise RuleError(f"unknown affinity mode {mode!r}")
     users = np.asarray(users, dtype=np.int64)
     targets = np.asarray(target_items, dtype=np.int64)
     out = np.empty(len(users), dtype=np.float64)
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
         scores = np.asarray(model.score(batch), dtype=np.float32)
-        scores = np.where(np.isnan(scores), -np.inf, scores)
-        if mode == "max":
-            out[start:start + len(batch)] = scores[:, targets].max(axis=1)
-        elif mode == "mean":
-            out[start:start + len(batch)] = scores[:, targets].mean(axis=1, dtype=np.float64)
-        elif mode == "rank":
+        if mode == "rank":
+            scores = np.where(np.isnan(scores), -np.inf, scores)
             out[start:start + len(batch)] = _target_rank(scores, targets, _seen_rows(model, batch))
+            continue
+        on_target = scores[:, targets]
+        on_target[np.isnan(on_target)] = -np.inf
+        if mode == "max":
+            out[start:start + len(batch)] = on_target.max(axis=1)
         else:
-            raise RuleError(f"unknown affinity mode {mode!r}")
+            out[start:start + len(batch)] = on_target.mean(axis=1, dtype=np.float64)
     return out
 
 
