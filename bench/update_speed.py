@@ -43,8 +43,8 @@ def load_sample() -> Dataset:
 
 
 def bench(key: str, params: dict, data: Dataset, n_new: int, n_customers: int) -> dict:
-    old, new = data.subset(np.arange(data.n_events) < data.n_events - n_new), None
-    new = data.subset(np.arange(data.n_events) >= data.n_events - n_new)
+    is_new = np.arange(data.n_events) >= data.n_events - n_new  # the frame is time-ordered
+    old, new = data.subset(~is_new), data.subset(is_new)
     t0 = time.perf_counter()
     model = create(key, **params).fit(old, options=FitOptions(device="cpu", seed=0))
     fit_s = time.perf_counter() - t0
