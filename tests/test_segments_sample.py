@@ -193,3 +193,14 @@ def test_segments_page_builds_shows_masked_emails_and_downloads(trained, monkeyp
     manifest_button = next(d for d in at.get("download_button") if "segment-export-manifest" in d.proto.id)
     manifest = Manifest.from_json(files[manifest_button.proto.url.rsplit("/", 1)[-1].split(".")[0]])
     assert manifest.matches(data) and manifest.row_count == 500
+    at.button(key="lift").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any(t.startswith("Held-out lift +") for t in titles), titles
+    before = set(list_segments(trained.ws)["segment_id"])
+    at.button(key="rerun").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    new = set(list_segments(trained.ws)["segment_id"]) - before
+    assert len(new) == 1 and any("re-run" in s.value for s in at.success)
