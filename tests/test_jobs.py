@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -201,3 +202,26 @@ def test_bad_requests_fail_at_once_without_a_job(ws):
     with pytest.raises(ValueError, match="unknown split"):
         start_training_job(ws, dataset="toy", model_key="popularity", split="weekly")
     assert list_jobs(ws) == []
+
+
+def test_status_reconciles_records_whose_process_is_gone(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    long_ago = "2020-01-01T00:00:00.000+00:00"
+    workspace.put_record("jobs", "never-started", {"status": "queued", "pid": None, "created_at": long_ago})
+    workspace.put_record("jobs", "vanished", {"status": "running", "pid": dead_pid, "created_at": long_ago,
+                                              "started_at": long_ago})
+    workspace.put_record("jobs", "cancelled-then-died", {"status": "running", "pid": dead_pid, "cancel_requested": True,
+                                                         "created_at": long_ago})
+    workspace.put_record("jobs", "just-queued", {"status": "queued", "pid": None, "created_at": jobs.now_iso()})
+    assert job_status(workspace, "never-started").status == "failed"
+    vanished = job_status(workspace, "vanished")
+    assert vanished.status == "failed" and vanished.error == DIED_MESSAGE and vanished.elapsed > 0
+    assert workspace.get_record("jobs", "vanished")["status"] == "failed"  # persisted, not just reported
+    assert job_status(workspace, "cancelled-then-died").status == "cancelled"
+    assert job_status(workspace, "just-queued").status == "queued"
+    assert [j["id"] for j in list_jobs(workspace, active_only=True)] == ["just-queued"]
+    assert not jobs.process_alive(dead_pid) and jobs.process_alive(os.getpid())
+    # A live pid with another start time is a different (reused) process.
+    assert not jobs.process_alive(os.getpid(), token="-1")
