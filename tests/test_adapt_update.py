@@ -160,3 +160,13 @@ def test_sequence_model_uses_the_new_sequence_immediately(fitted, data):
     assert list(updated.user_sequence(u)[-5:]) == list(data.items.index_of([f"i2_{j}" for j in range(5)]))
     np.testing.assert_allclose(updated.score([u])[0], model.score_sequences([updated.user_sequence(u)])[0], atol=1e-5)
     assert isinstance(updated.history_, sp.csr_matrix)
+
+
+def test_single_customer_als_update_is_fast(fitted, data):
+    import time
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        update_run(fitted["als"], data, switch_events())
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 0.1, times
