@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,9 @@ from recsys.models.weighting import apply_weighting
 from recsys.training.device import resolve_device
 from recsys.training.loop import run_epochs
 from recsys.training.options import FitOptions
+
+# torch flags its CSR tensors as beta on every construction; the operations used here are stable.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 # Padded history entries gathered per solve chunk (x factors floats each); bounds memory.
 _CHUNK_ENTRIES = 1 << 16
@@ -41,7 +45,7 @@ class ALS(Recommender):
         Latent dimension f.
     regularization : float in [0, 1000], default 0.1
         lambda, the L2 weight on both factor matrices.
-    alpha : float in [0, 1000], default 2.0
+    alpha : float in [0, 1000], default 1.0
         Confidence slope: how much more an observed cell counts than a zero.
     iterations : int in [1, 100], default 15
         Alternating sweeps (items, then users). Converges in 10-20.
@@ -75,7 +79,7 @@ class ALS(Recommender):
     key = "als"
     capabilities = frozenset({"similar_items", "embeddings", "incremental", "gpu"})
 
-    def __init__(self, factors: int = 64, regularization: float = 0.1, alpha: float = 2.0,
+    def __init__(self, factors: int = 64, regularization: float = 0.1, alpha: float = 1.0,
                  iterations: int = 15, weighting: str = "log"):
         self.factors = factors
         self.regularization = regularization

@@ -104,7 +104,11 @@ class Recommender:
         torch.manual_seed(options.seed)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.history_ = train.matrix()
-        self._fit(train, options)
+        try:
+            self._fit(train, options)
+        except BaseException:
+            del self.history_  # a failed or cancelled fit must not leave a model that looks fitted
+            raise
         return self
 
     def _fit(self, train: Dataset, options: FitOptions) -> None:

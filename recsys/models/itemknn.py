@@ -22,16 +22,21 @@ class ItemKNN(Recommender):
     Similarity of items i and j is the shrunk cosine of their user columns,
     ``s_ij = x_i . x_j / (||x_i|| ||x_j|| + shrink)``; each target item j keeps its
     ``n_neighbors`` most similar items N(j), and a user's score for j is
-    ``sum_{i in N(j)} x_ui s_ij`` (Sarwar et al. 2001, eq. 2 without the rating
-    normalisation, which top-N ranking does not need).
+    ``sum_{i in N(j)} x_ui s_ij^q`` (Sarwar et al. 2001, eq. 2 without the rating
+    normalisation, which top-N ranking does not need; the locality exponent q
+    is Aiolli's 2013 refinement).
 
     Parameters
     ----------
     n_neighbors : int in [1, 2000], default 100
         Neighbours kept per item; fewer is faster and more conservative.
-    shrink : float in [0, 1000], default 10.0
+    shrink : float in [0, 1000], default 2.0
         Added to the cosine denominator so that pairs seen together by only a
         few users do not get extreme similarity.
+    locality : float in [0.5, 8], default 2.0
+        Exponent q on the similarities when scoring: above 1 the closest
+        neighbours count more than many loosely similar ones (1 = plain
+        Sarwar). q = 2 ranked better than 1 on MovieLens and retail data here.
     weighting : {"binary", "log", "raw"}, default "binary"
         How summed event weights enter both the similarity and the scoring
         (see ``recsys.models.weighting``).
@@ -39,7 +44,7 @@ class ItemKNN(Recommender):
     Attributes
     ----------
     similarity_ : csr_matrix of shape (n_items, n_items), float32
-        Pruned similarities; column j holds the neighbours N(j) of item j.
+        Pruned cosine similarities; column j holds the neighbours N(j) of item j.
 
     Notes
     -----
@@ -51,14 +56,18 @@ class ItemKNN(Recommender):
     ----------
     Sarwar, Karypis, Konstan & Riedl, "Item-based collaborative filtering
     recommendation algorithms", WWW 2001.
+    Aiolli, "Efficient top-N recommendation for very large scale binary rated
+    datasets", RecSys 2013.
     """
 
     key = "itemknn"
     capabilities = frozenset({"similar_items"})
 
-    def __init__(self, n_neighbors: int = 100, shrink: float = 10.0, weighting: str = "binary"):
+    def __init__(self, n_neighbors: int = 100, shrink: float = 2.0, locality: float = 2.0,
+                 weighting: str = "binary"):
         self.n_neighbors = n_neighbors
         self.shrink = shrink
+        self.locality = locality
         self.weighting = weighting
 
     def _fit(self, train: Dataset, options: FitOptions) -> None:
@@ -66,10 +75,14 @@ class ItemKNN(Recommender):
             raise ValueError("n_neighbors must be >= 1 and shrink >= 0")
         x = apply_weighting(self.history_, self.weighting)
         self.similarity_ = item_cosine_topk(x, int(self.n_neighbors), float(self.shrink), options)
+        self._weights = self._scoring_weights()
+
+    def _scoring_weights(self) -> sp.csr_matrix:
+        return self.similarity_.power(float(self.locality)).astype(np.float32)
 
     def _score(self, users: np.ndarray, *, context: dict | None = None) -> np.ndarray:
         rows = apply_weighting(self.history_[users], self.weighting)
-        return (rows @ self.similarity_).toarray().astype(np.float32, copy=False)
+        return (rows @ self._weights).toarray().astype(np.float32, copy=False)
 
     def similar_items(self, item_idx: int, k: int = 10) -> SimilarItems:
         """The ``k`` items with the highest similarity to ``item_idx`` among its neighbours."""
@@ -83,6 +96,7 @@ class ItemKNN(Recommender):
 
     def _set_state(self, arrays: dict, state_dict: dict | None) -> None:
         self.similarity_ = sp.csr_matrix(arrays["similarity_"], dtype=np.float32)
+        self._weights = self._scoring_weights()
 
 
 def item_cosine_topk(x: sp.csr_matrix, k: int, shrink: float,
