@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.segments.audience import Audience, build_audience
-from recsys.segments.formats import (FORMATS, TABLE_FORMATS, UPLOAD_FORMATS, ExportFile, contact_table,
+from recsys.segments.formats import (FORMATS, TABLE_FORMATS, ExportFile, contact_table,
                                      customer_match_file, meta_file, segment_table, table_file)
 from recsys.segments.lists import CustomerLists
 from recsys.segments.manifest import Manifest, build_manifest, manifest_name
