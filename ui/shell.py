@@ -15,8 +15,12 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 
+SHELL_SEEN = "_app_shell_seen"
+
+
 def use_explicit_navigation() -> bool:
     """Turn off the legacy pages-folder mode; True when it was on (this run is a legacy run)."""
+    st.session_state[SHELL_SEEN] = True
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         return True
@@ -24,6 +28,13 @@ def use_explicit_navigation() -> bool:
 
 
 def ensure_shell() -> None:
-    """Called first by every page: restart the run through ``app.py`` if it was skipped."""
-    if use_explicit_navigation():
+    """Called by every page: restart a session's first run through ``app.py`` if it was skipped.
+
+    Only a session that has never run ``app.py`` is rerun: AppTest resets the legacy
+    flag before every run, and a rerun there would swallow the button click that
+    started the run (the session keeps the shell's choices, so nothing is missing).
+    """
+    first_run = not st.session_state.get(SHELL_SEEN)
+    if PagesManager.uses_pages_directory and first_run:
+        use_explicit_navigation()
         st.rerun()
