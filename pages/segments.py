@@ -15,7 +15,10 @@ from recsys.segments.store import (build_segment, export_lists, export_segment, 
 from recsys.workspace import Workspace
 from ui import segment_charts as charts
 from ui import state
+from ui.shell import ensure_shell
 from ui.workspace import workspace
+
+ensure_shell()
 
 SEGMENT_KEY, EXPORT_KEY, LISTS_KEY = "segments_segment_id", "segments_export_id", "segments_lists_export_id"
 
