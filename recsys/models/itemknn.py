@@ -44,7 +44,8 @@ class ItemKNN(Recommender):
     Attributes
     ----------
     similarity_ : csr_matrix of shape (n_items, n_items), float32
-        Pruned cosine similarities; column j holds the neighbours N(j) of item j.
+        ``s_ij^q`` for the kept pairs; column j holds the neighbours N(j) of item
+        j, and scores are exactly the (weighted) history rows times this matrix.
 
     Notes
     -----
@@ -71,18 +72,15 @@ class ItemKNN(Recommender):
         self.weighting = weighting
 
     def _fit(self, train: Dataset, options: FitOptions) -> None:
-        if int(self.n_neighbors) < 1 or float(self.shrink) < 0:
-            raise ValueError("n_neighbors must be >= 1 and shrink >= 0")
+        if int(self.n_neighbors) < 1 or float(self.shrink) < 0 or not float(self.locality) > 0:
+            raise ValueError("n_neighbors must be >= 1, shrink >= 0 and locality > 0")
         x = apply_weighting(self.history_, self.weighting)
-        self.similarity_ = item_cosine_topk(x, int(self.n_neighbors), float(self.shrink), options)
-        self._weights = self._scoring_weights()
-
-    def _scoring_weights(self) -> sp.csr_matrix:
-        return self.similarity_.power(float(self.locality)).astype(np.float32)
+        cosine = item_cosine_topk(x, int(self.n_neighbors), float(self.shrink), options)
+        self.similarity_ = cosine.power(float(self.locality)).astype(np.float32)
 
     def _score(self, users: np.ndarray, *, context: dict | None = None) -> np.ndarray:
         rows = apply_weighting(self.history_[users], self.weighting)
-        return (rows @ self._weights).toarray().astype(np.float32, copy=False)
+        return (rows @ self.similarity_).toarray().astype(np.float32, copy=False)
 
     def similar_items(self, item_idx: int, k: int = 10) -> SimilarItems:
         """The ``k`` items with the highest similarity to ``item_idx`` among its neighbours."""
@@ -96,7 +94,6 @@ class ItemKNN(Recommender):
 
     def _set_state(self, arrays: dict, state_dict: dict | None) -> None:
         self.similarity_ = sp.csr_matrix(arrays["similarity_"], dtype=np.float32)
-        self._weights = self._scoring_weights()
 
 
 def item_cosine_topk(x: sp.csr_matrix, k: int, shrink: float,

@@ -1,0 +1,100 @@
+"""BPR: the contract, a recovered two-cluster preference, and negatives that are never positives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from contract import ModelContract
+from recsys.data.dataset import Dataset
+from recsys.models.bpr import BPR, NegativeSampler
+from recsys.training.options import FitOptions
+
+FAST = {"factors": 8, "epochs": 3, "batch_size": 128}
+
+
+class TestBPR(ModelContract):
+    key = "bpr"
+    fast_params = FAST
+    planted_params = {"epochs": 30, "batch_size": 256, "factors": 16}
+    iterative = True
+
+
+def two_clusters(seed: int = 0):
+    """80 users, 40 items: even users like even items. Per user 10 train and 3 held-out likes."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for u in range(80):
+        liked = rng.permutation(np.arange(u % 2, 40, 2))
+        train += [(u, int(i)) for i in liked[:10]]
+        held += [(u, int(i)) for i in liked[10:13]]
+    frame = pd.DataFrame(train, columns=["user_id", "item_id"]).astype(str)
+    catalog = pd.DataFrame({"item_id": np.arange(40).astype(str)})
+    data = Dataset.from_tables(frame, items=catalog)
+    return data, held
+
+
+def test_recovers_a_planted_two_cluster_preference():
+    data, held = two_clusters()
+    model = BPR(factors=16, epochs=40, batch_size=128).fit(data, options=FitOptions(device="cpu", seed=1))
+    seen = data.matrix(binary=True).toarray() > 0
+    aucs = []
+    for u in range(data.n_users):
+        uidx = data.users.index_of([str(u)])[0]
+        positives = data.items.index_of([str(i) for uu, i in held if uu == u])
+        negatives = data.items.index_of([str(i) for i in range(1 - u % 2, 40, 2)])
+        negatives = negatives[~seen[uidx, negatives]]
+        scores = model.score([uidx])[0]
+        aucs.append((scores[positives][:, None] > scores[negatives][None, :]).mean())
+    assert np.mean(aucs) > 0.8, np.mean(aucs)
+
+
+def test_loss_decreases():
+    data, _ = two_clusters()
+    model = BPR(factors=8, epochs=15, batch_size=128).fit(data, options=FitOptions(device="cpu"))
+    assert model.loss_history_[-1] < 0.7 * model.loss_history_[0]
+
+
+def test_negatives_are_never_positives():
+    users = torch.tensor([0, 0, 0, 1, 1, 2])
+    items = torch.tensor([0, 1, 2, 3, 4, 0])
+    sampler = NegativeSampler(users, items, n_items=5)
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.tensor([0, 1, 2] * 500)
+    negatives, ok = sampler.sample(batch, gen)
+    assert ok.all()
+    positives = {(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (2, 0)}
+    assert not {(int(u), int(j)) for u, j in zip(batch, negatives)} & positives
+    assert set(negatives[batch == 0].tolist()) == {3, 4}
+
+
+def test_a_user_with_every_item_gets_no_negative():
+    sampler = NegativeSampler(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 0]), n_items=2)
+    _, ok = sampler.sample(torch.tensor([0, 1]), torch.Generator().manual_seed(0))
+    assert ok.tolist() == [False, True]
+
+
+def test_early_stopping_on_validation_keeps_the_best_epoch():
+    data, held = two_clusters()
+    users = data.users.index_of([str(u) for u, _ in held])
+    items = data.items.index_of([str(i) for _, i in held])
+    validation = data.with_frame(pd.DataFrame({"user_idx": users, "item_idx": items,
+                                               "weight": np.ones(len(users), np.float32)}))
+    events = []
+    model = BPR(factors=8, epochs=200, batch_size=128, learning_rate=0.05, patience=3)
+    model.fit(data, options=FitOptions(device="cpu", validation=validation, callbacks=[events.append]))
+    epochs = [e for e in events if e.stage == "epoch"]
+    assert len(epochs) < 200, "patience must stop a run that has stopped improving"
+    best = max(e.metrics["ndcg@10"] for e in epochs)
+    from recsys.models.validation import RankingValidator
+    kept = RankingValidator(model.history_, validation).ndcg(lambda u: model.score(u))
+    assert kept == pytest.approx(best, abs=1e-6)
+
+
+def test_time_budget_stops_early():
+    data, _ = two_clusters()
+    model = BPR(factors=8, epochs=500, batch_size=128)
+    model.fit(data, options=FitOptions(device="cpu", time_budget_s=0.0))
+    assert len(model.loss_history_) == 1 and model.is_fitted
