@@ -342,7 +342,9 @@ def _rank_formats(sub: pd.Series, info: dict[str, Any]) -> list[str]:
 
 
 def _finish_times(ns: np.ndarray, index: pd.Index) -> pd.Series:
-    return pd.Series(ns.view("datetime64[ns]"), index=index)
+    if not ns.flags.writeable:  # a zero-copy view of Arrow memory; everything else is ours already
+        ns = ns.copy()
+    return pd.Series(ns.view("datetime64[ns]"), index=index, copy=False)
 
 
 def normalise_tags(s: pd.Series) -> pd.Series:
