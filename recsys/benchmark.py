@@ -280,9 +280,20 @@ def tune_model(data: BenchmarkData, spec: "ModelSpec", *, device: str, budget_s:
 
 
 def tuning_order(spec: "ModelSpec", grid: list[dict]) -> list[dict]:
-    """Grid points by how many parameters differ from the model's defaults (stable)."""
+    """The defaults first (so tuning never ends below them), then the grid points by how
+    many parameters differ from the defaults (stable), without repeats."""
     defaults = spec.defaults()
-    return sorted(grid, key=lambda point: sum(defaults.get(n) != v for n, v in point.items()))
+    full = [{**defaults, **point} for point in grid]
+    ordered = sorted([defaults, *full], key=lambda p: sum(defaults.get(n) != v for n, v in p.items()))
+    unique = []
+    for point in ordered:
+        if point not in unique:
+            unique.append(point)
+    return [{n: v for n, v in point.items() if n in grid_names(grid) or v != defaults.get(n)} for point in unique]
+
+
+def grid_names(grid: list[dict]) -> set[str]:
+    return {name for point in grid for name in point}
 
 
 def rank_items(model: "Recommender", data: BenchmarkData, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

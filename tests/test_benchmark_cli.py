@@ -10,6 +10,7 @@ import pytest
 
 from recsys.benchmark import TUNING_GRIDS, carve_validation, load_benchmark_data
 from recsys.cli import main
+from recsys.models.registry import get_spec
 
 KS = (10, 20)
 METRIC_KEYS = {f"{m}@{k}" for m in ("ndcg", "recall", "precision", "map", "mrr", "hit") for k in KS} | {
@@ -97,7 +98,7 @@ def test_benchmark_writes_the_contract_files_with_correct_metrics(split_dir, tmp
             assert m[name] == pytest.approx(value, abs=1e-9), (key, name)
         assert m["mrr"] == m["mrr@15"] and m["coverage"] == m["coverage@15"]
         assert m["n_users"] == 41 and m["device"].startswith("cpu") and m["train_seconds"] >= 0
-    assert metrics["ease"]["params"]["regularization"] == 200.0
+    assert metrics["ease"]["params"] == get_spec("ease").defaults()  # no --tune: the defaults
     # Popularity by hand: the 15 unseen items with the most train users (any order within ties).
     counts = read["train"].drop_duplicates().groupby("item_id").size().reindex(sorted(catalog), fill_value=0)
     ranked = pd.read_csv(out_dir / "popularity.csv", dtype={"user_id": str, "item_id": str})
@@ -130,8 +131,9 @@ def test_tune_without_valid_carves_validation_and_refits(split_dir, tmp_path, ca
     assert code == 0, err
     m = json.loads((out_dir / "metrics.json").read_text())["ease"]
     tried = [t["params"]["regularization"] for t in m["tuning"]]
-    assert tried == [200.0, 50.0, 100.0, 500.0, 1000.0, 2000.0]  # the default first, then the grid
-    assert sorted(tried) == sorted(p["regularization"] for p in TUNING_GRIDS["ease"])
+    default = get_spec("ease").defaults()["regularization"]
+    grid = sorted(p["regularization"] for p in TUNING_GRIDS["ease"])
+    assert tried[0] == default and sorted(tried) == sorted({default, *grid})  # the default first, then the grid
     best = max(m["tuning"], key=lambda t: t["valid_ndcg@10"])
     assert m["params"]["regularization"] == best["params"]["regularization"]
     assert len(pd.read_csv(out_dir / "ease.csv")) == 41 * 20
