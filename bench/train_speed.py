@@ -69,7 +69,7 @@ def child(model_key: str, data_path: str, device: str, time_budget: float | None
     epochs = []
     start = time.monotonic()
     model.fit(data, options=FitOptions(device=str(resolved), seed=0, time_budget_s=time_budget,
-                                       callbacks=(lambda e: epochs.append(e.step) if e.stage == "epoch" else None,)))
+                                       callbacks=(lambda e: epochs.append(e.step) if e.total else None,)))
     if resolved.type == "cuda":
         torch.cuda.synchronize(resolved)
     fit_seconds = time.monotonic() - start
