@@ -71,6 +71,45 @@ def influential(root: str, run_id: str):
     return influential_items(run.model, run.data, n_users=40)
 
 
+def show_explanation(e) -> None:
+    """Sentence, charts, the method's own check, caveats, and the record as a table and JSON."""
+    st.info(sentence(e, data))
+    figures = charts.charts_for(e)
+    if e.kind == "attention":
+        a1, a2 = st.columns(2)
+        blocks, heads = e.meta["n_blocks"], e.meta["n_heads"]
+        block = a1.selectbox("Attention block", range(blocks), index=blocks - 1, key="attention_block",
+                             format_func=lambda b: f"block {b + 1}")
+        head = a2.selectbox("Head", [None, *range(heads)], key="attention_head",
+                            format_func=lambda h: "mean over heads" if h is None else f"head {h + 1}")
+        figures = [charts.history_bars(e), charts.attention_heatmap(e, block, head)]
+    for n, figure in enumerate(figures):
+        st.plotly_chart(figure, key=f"explain_{n}")
+    check = {"exact": f"contributions add up to the score (residual {e.meta.get('residual', 0):.1e})",
+             "captum": f"completeness gap |delta| = {abs(e.meta.get('delta', 0)):.1e} "
+                       f"(baseline: {e.meta.get('baseline')})",
+             "shap": f"base value {e.base_value:.3f} + SHAP values = score {e.score:.3f}",
+             "attention": f"{e.meta.get('aggregate')} attention over {e.meta.get('length')} positions"}[e.method]
+    st.caption(f"Score {e.score:.4f}; {check}; {e.meta['seconds'] * 1000:.0f} ms. " + " ".join(e.caveats))
+    with st.expander("Contributions table and JSON"):
+        st.dataframe(e.contributions, hide_index=True, width="stretch")
+        st.download_button("Download the explanation (JSON)", e.to_json(), file_name=f"explanation_{e.user}.json")
+
+
+def show_fidelity() -> None:
+    st.subheader("How faithful is each method?")
+    try:
+        table = pd.DataFrame([fidelity(root, run_id, m) for m in methods])
+    except ValueError as err:
+        st.caption(f"Deletion test not available: {err}")
+        return
+    st.caption(f"Deletion test on {FIDELITY_USERS} sampled customers: removing the top-attributed "
+               f"{table['unit'].iloc[0][:-1]} should lower the score more than removing a random one. "
+               "Win rate = share of customers for whom it does.")
+    st.plotly_chart(charts.fidelity_chart(table), key="fidelity")
+    st.dataframe(table[["method", "users", "win_rate", "mean_drop_top", "mean_drop_random"]], hide_index=True)
+
+
 labels = {r.run_id: f"{r.display_name} · {r.run_id[-6:]} ({r.created_at[:16]})" for r in runs.itertuples()}
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="customer_run",
                       help="Recommendations and explanations come from this trained model.")
@@ -114,38 +153,15 @@ with customer_tab:
     if recs.empty or not methods:
         st.info(f"No explanation method applies to {type(model).__name__}." if not methods else
                 "No recommendation for this customer.")
-        st.stop()
-
-    st.subheader("Why this recommendation?")
-    e1, e2 = st.columns([2, 1])
-    titles = dict(zip(recs["item_idx"], recs["rank"].astype(str) + ". " + recs["title"]))
-    item = int(e1.selectbox("Recommendation", list(titles), format_func=titles.get, key="customer_item"))
-    method = e2.selectbox("Method", methods, index=methods.index(resolve_method(model, "auto")),
-                          format_func=METHOD_TITLES.get, key="customer_method")
-    e = explanation(root, run_id, user, item, method)
-    st.info(sentence(e, data))
-    for n, figure in enumerate(charts.charts_for(e)):
-        st.plotly_chart(figure, key=f"explain_{n}")
-    check = {"exact": f"contributions add up to the score (residual {e.meta.get('residual', 0):.1e})",
-             "captum": f"completeness gap |delta| = {abs(e.meta.get('delta', 0)):.1e} "
-                       f"(baseline: {e.meta.get('baseline')})",
-             "shap": f"base value {e.base_value:.3f} + SHAP values = score {e.score:.3f}",
-             "attention": f"{e.meta.get('aggregate')} attention over {e.meta.get('length')} positions"}[e.method]
-    st.caption(f"Score {e.score:.4f}; {check}; {e.meta['seconds'] * 1000:.0f} ms. " + " ".join(e.caveats))
-    with st.expander("Contributions table and JSON"):
-        st.dataframe(e.contributions, hide_index=True, width="stretch")
-        st.download_button("Download the explanation (JSON)", e.to_json(), file_name=f"explanation_{e.user}.json")
-
-    st.subheader("How faithful is each method?")
-    try:
-        table = pd.DataFrame([fidelity(root, run_id, m) for m in methods])
-        st.caption(f"Deletion test on {FIDELITY_USERS} sampled customers: removing the top-attributed "
-                   f"{table['unit'].iloc[0][:-1]} should lower the score more than removing a random one. "
-                   "Win rate = share of customers for whom it does.")
-        st.plotly_chart(charts.fidelity_chart(table), key="fidelity")
-        st.dataframe(table[["method", "users", "win_rate", "mean_drop_top", "mean_drop_random"]], hide_index=True)
-    except ValueError as err:
-        st.caption(f"Deletion test not available: {err}")
+    else:
+        st.subheader("Why this recommendation?")
+        e1, e2 = st.columns([2, 1])
+        titles = dict(zip(recs["item_idx"], recs["rank"].astype(str) + ". " + recs["title"]))
+        item = int(e1.selectbox("Recommendation", list(titles), format_func=titles.get, key="customer_item"))
+        method = e2.selectbox("Method", methods, index=methods.index(resolve_method(model, "auto")),
+                              format_func=METHOD_TITLES.get, key="customer_method")
+        show_explanation(explanation(root, run_id, user, item, method))
+        show_fidelity()
 
     st.subheader("What if...")
     remove, context = [], None
