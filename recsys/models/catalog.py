@@ -207,6 +207,9 @@ def _sequential_params(*, max_len: int, epochs: int, batch_size: int, patience: 
         ParamSpec("window_shift", "bool", True,
                   help="Move the training windows' boundaries every epoch, so events are seen with "
                        "contexts of varying length"),
+        ParamSpec("n_negatives", "int", 0, low=0, high=100_000,
+                  help="0: score every catalog item in the loss (most accurate); otherwise that many "
+                       "random items per step (for catalogs too large for the full softmax)"),
     )
 
 
@@ -218,8 +221,8 @@ register(ModelSpec(
         ParamSpec("embedding_dim", "int", 64, low=8, high=1024, log=True, help="Item embedding size"),
         ParamSpec("hidden_size", "int", 128, low=8, high=1024, log=True, help="GRU state size"),
         ParamSpec("n_layers", "int", 1, low=1, high=4, help="Stacked GRU layers"),
-        *_sequential_params(max_len=200, epochs=60, batch_size=64, patience=10, dropout=0.3,
-                            learning_rate=1e-3),
+        *_sequential_params(max_len=200, epochs=10, batch_size=16, patience=5, dropout=0.3,
+                            learning_rate=1e-2),
     ),
     needs_timestamps=True,
     uses_torch=True,
@@ -236,8 +239,8 @@ register(ModelSpec(
                   help="Embedding and state size (divisible by the number of heads)"),
         ParamSpec("n_blocks", "int", 2, low=1, high=8, help="Self-attention blocks"),
         ParamSpec("n_heads", "int", 1, low=1, high=8, help="Attention heads per block"),
-        *_sequential_params(max_len=200, epochs=80, batch_size=64, patience=10, dropout=0.3,
-                            learning_rate=1e-3),
+        *_sequential_params(max_len=200, epochs=10, batch_size=16, patience=5, dropout=0.3,
+                            learning_rate=2e-3),
     ),
     needs_timestamps=True,
     uses_torch=True,

@@ -31,19 +31,23 @@ class GRU4Rec(SequentialRecommender):
         Stacked GRU layers.
     dropout : float in [0, 0.9], default 0.3
         On the input embeddings and the GRU outputs (and between layers).
-    learning_rate : float in [1e-5, 0.1], default 1e-3
+    learning_rate : float in [1e-5, 0.1], default 1e-2
         Adam step size.
     weight_decay : float in [0, 0.1], default 0
         Adam L2 penalty.
-    epochs : int in [1, 1000], default 60
+    epochs : int in [1, 1000], default 10
         Passes over all training windows (at most, with early stopping).
-    batch_size : int in [8, 4096], default 64
+    batch_size : int in [8, 4096], default 16
         Windows (sequences) per step.
-    patience : int in [1, 100], default 10
+    patience : int in [1, 100], default 5
         With ``options.validation``: epochs without a better validation NDCG@10
         before stopping; the best epoch is kept.
     window_shift : bool, default True
         Redraw each user's window boundaries every epoch (seeded); off, fixed.
+    n_negatives : int in [0, 100000], default 0
+        0: the loss scores every catalog item (full softmax). Otherwise that many
+        uniformly drawn items per step serve as negatives: cheaper for catalogs too
+        large for the full softmax, but it learns less per epoch.
 
     Attributes
     ----------
@@ -55,6 +59,12 @@ class GRU4Rec(SequentialRecommender):
 
     Notes
     -----
+    Histories are time-ordered (frame order where timestamps tie or are absent),
+    and consecutive events on the same item (a view, click and purchase of one
+    item) count as one step. The step size warms up over the first epoch and then
+    decays to zero by ``epochs`` (cosine), so a fixed budget without validation
+    data still ends on a settled model.
+
     Cost per epoch: O(E (d h + h^2) + E n_items d) for E training events, the full
     softmax dominating for large catalogs (computed in chunks, bounded memory).
     Scoring a user runs the GRU over at most ``max_len`` items.
@@ -80,8 +90,8 @@ class GRU4Rec(SequentialRecommender):
     pad_side = "right"
 
     def __init__(self, max_len: int = 200, embedding_dim: int = 64, hidden_size: int = 128, n_layers: int = 1,
-                 dropout: float = 0.3, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-                 epochs: int = 60, batch_size: int = 64, patience: int = 10, window_shift: bool = True,
+                 dropout: float = 0.3, learning_rate: float = 1e-2, weight_decay: float = 0.0,
+                 epochs: int = 10, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
                  n_negatives: int = 0):
         self.max_len = max_len
         self.embedding_dim = embedding_dim

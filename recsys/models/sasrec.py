@@ -33,20 +33,24 @@ class SASRec(SequentialRecommender):
         Attention heads per block.
     dropout : float in [0, 0.9], default 0.3
         On embeddings, attention weights and block outputs.
-    learning_rate : float in [1e-5, 0.1], default 1e-3
+    learning_rate : float in [1e-5, 0.1], default 2e-3
         Adam step size.
     weight_decay : float in [0, 0.1], default 0
         Adam L2 penalty.
-    epochs : int in [1, 1000], default 80
+    epochs : int in [1, 1000], default 10
         Passes over all training windows (at most, with early stopping).
-    batch_size : int in [8, 4096], default 64
+    batch_size : int in [8, 4096], default 16
         Windows (sequences) per step.
-    patience : int in [1, 100], default 10
+    patience : int in [1, 100], default 5
         With ``options.validation``: epochs without a better validation NDCG@10
         before stopping; the best epoch is kept.
     window_shift : bool, default True
         Redraw each user's window boundaries every epoch (seeded), so events are
         predicted from contexts of varying length; off, the windows are fixed.
+    n_negatives : int in [0, 100000], default 0
+        0: the loss scores every catalog item (full softmax). Otherwise that many
+        uniformly drawn items per step serve as negatives: cheaper for catalogs too
+        large for the full softmax, but it learns less per epoch.
 
     Attributes
     ----------
@@ -58,6 +62,12 @@ class SASRec(SequentialRecommender):
 
     Notes
     -----
+    Histories are time-ordered (frame order where timestamps tie or are absent),
+    and consecutive events on the same item (a view, click and purchase of one
+    item) count as one step. The step size warms up over the first epoch and then
+    decays to zero by ``epochs`` (cosine), so a fixed budget without validation
+    data still ends on a settled model.
+
     Cost per epoch: O(E (max_len d + d^2) + E n_items d) for E training events,
     the second term (the full softmax) dominating for large catalogs; the loss is
     computed in chunks, so memory stays bounded whatever the catalog size. Scoring
@@ -81,8 +91,8 @@ class SASRec(SequentialRecommender):
     pad_side = "left"
 
     def __init__(self, max_len: int = 200, hidden_size: int = 64, n_blocks: int = 2, n_heads: int = 1,
-                 dropout: float = 0.3, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-                 epochs: int = 80, batch_size: int = 64, patience: int = 10, window_shift: bool = True,
+                 dropout: float = 0.3, learning_rate: float = 2e-3, weight_decay: float = 0.0,
+                 epochs: int = 10, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
                  n_negatives: int = 0):
         self.max_len = max_len
         self.hidden_size = hidden_size

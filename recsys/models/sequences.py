@@ -8,6 +8,7 @@ items ``1..n_items`` only, so padding can never be recommended.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
@@ -46,6 +47,22 @@ class TrainingWindows:
     @property
     def n_targets(self) -> int:
         return int((self.targets != PAD).sum())
+
+
+def collapse_repeats(indptr: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop events on the same item as the user's previous event (view, click, cart of one item).
+
+    A funnel on one item is one step of the sequence, not several: kept, the
+    repeats would teach "next = same item", which recommending excludes anyway.
+    Non-consecutive repeats stay. O(events).
+    """
+    items = np.asarray(items, dtype=np.int64)
+    keep = np.ones(len(items), bool)
+    keep[1:] = items[1:] != items[:-1]
+    keep[indptr[:-1][np.diff(indptr) > 0]] = True  # a user's first event is never a repeat
+    n_users = len(indptr) - 1
+    counts = np.bincount(np.repeat(np.arange(n_users), np.diff(indptr))[keep], minlength=n_users)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items[keep]
 
 
 def pad_histories(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, max_len: int,
@@ -156,6 +173,19 @@ def softmax_cross_entropy_backward(hidden: torch.Tensor, targets: torch.Tensor, 
     return total * scale
 
 
+def lr_factor(epoch: float, epochs: int) -> float:
+    """Learning-rate multiplier at (fractional) ``epoch`` of ``epochs``: warm-up, then cosine.
+
+    Linear warm-up over the first epoch (attention is unstable at full step size
+    from a random start), then cosine decay towards zero at the last epoch, so a
+    fixed epoch budget ends on a settled model even without early stopping.
+    """
+    if epoch < 1.0:
+        return max(epoch, 0.05)
+    progress = min((epoch - 1.0) / max(epochs - 1, 1), 1.0)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def sampled_softmax_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
                                   negatives: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of each target against ``negatives`` shared by the batch.
@@ -189,7 +219,7 @@ class SequentialRecommender(TorchRecommender):
         return self._network_from_config(self._network_config())
 
     def _prepare(self, train: Dataset, device: torch.device, options: FitOptions) -> None:
-        self.sequence_indptr_, self.sequence_items_ = train.sequences()
+        self.sequence_indptr_, self.sequence_items_ = collapse_repeats(*train.sequences())
         if not self.window_shift:
             self.windows_ = self._windows_to_device(None)
 
@@ -207,11 +237,15 @@ class SequentialRecommender(TorchRecommender):
             inputs, targets = self.windows_
         budget = LOGIT_BUDGET_CUDA if self.device_.type == "cuda" else LOGIT_BUDGET_CPU
         lengths = (targets != PAD).sum(1)
+        batches = self._length_batches(lengths)
         total, count = 0.0, 0
-        for b, idx in enumerate(self._length_batches(lengths)):
+        for b, idx in enumerate(batches):
             if b % CANCEL_EVERY_BATCHES == 0:
                 options.check_cancel()
-            x, y = self._trim(inputs[idx], int(lengths[idx].max())), self._trim(targets[idx], int(lengths[idx].max()))
+            for group in optimizer.param_groups:
+                group["lr"] = float(self.learning_rate) * lr_factor(epoch + b / len(batches), int(self.epochs))
+            width = int(lengths[idx].max())
+            x, y = self._trim(inputs[idx], width), self._trim(targets[idx], width)
             optimizer.zero_grad(set_to_none=True)
             with self.autocast():
                 hidden = self.network_(x)
@@ -294,7 +328,10 @@ class SequentialRecommender(TorchRecommender):
         for s in seqs:
             if len(s) and (s.min() < 0 or s.max() >= self.n_items_):
                 raise ValueError(f"item indices must be within [0, {self.n_items_})")
-        return pad_sequences(seqs, int(self.max_len), self.pad_side)
+        lengths = [len(s) for s in seqs]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        indptr, items = collapse_repeats(indptr, np.concatenate(seqs) if seqs else np.zeros(0, np.int64))
+        return pad_histories(indptr, items, np.arange(len(seqs)), int(self.max_len), self.pad_side)
 
     def user_sequence(self, user_idx: int) -> np.ndarray:
         """The fitted, time-ordered history of ``user_idx`` (item indices, oldest first)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.models.sequences import (PAD, pad_histories, pad_sequences, sampled_softmax_cross_entropy,
+from recsys.models.sequences import (PAD, collapse_repeats, pad_histories, pad_sequences, sampled_softmax_cross_entropy,
                                      softmax_cross_entropy_backward, training_windows)
 
 
@@ -14,6 +14,14 @@ def csr(lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Histories whose item index is the event's global time rank (so later = larger)."""
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return indptr, np.arange(indptr[-1], dtype=np.int64)
+
+
+def test_collapse_repeats_keeps_one_event_per_run_of_the_same_item():
+    indptr = np.array([0, 0, 3, 7, 7, 9, 11])
+    items = np.array([1, 1, 2, 2, 2, 3, 2, 5, 6, 4, 4])
+    new_indptr, new_items = collapse_repeats(indptr, items)
+    assert new_indptr.tolist() == [0, 0, 2, 5, 5, 7, 8]
+    assert new_items.tolist() == [1, 2, 2, 3, 2, 5, 6, 4]  # user 2 starts with 2 again: kept
 
 
 def test_pad_left_keeps_the_most_recent_items_shifted_by_one():
