@@ -54,7 +54,7 @@ register(ModelSpec(
     description="Closed-form item-to-item linear model; usually the most accurate classic model "
                 "(catalogs up to 20,000 items).",
     params=(
-        ParamSpec("regularization", "float", 150.0, low=1.0, high=1e5, log=True,
+        ParamSpec("regularization", "float", 200.0, low=1.0, high=1e5, log=True,
                   help="L2 strength lambda; raise it for larger or noisier data"),
         ParamSpec("weighting", "choice", "binary", choices=_WEIGHTING_CHOICES, help=WEIGHTING_HELP),
         ParamSpec("dtype", "choice", "float32", choices=("float32", "float64"),

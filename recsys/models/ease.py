@@ -29,7 +29,7 @@ class EASE(Recommender):
 
     Parameters
     ----------
-    regularization : float in [1, 1e5], default 150.0
+    regularization : float in [1, 1e5], default 200.0
         The L2 weight lambda. Larger for bigger or noisier data (a few hundred
         suits 10^4-10^6 events); too small over-fits co-occurrence noise.
     weighting : {"binary", "log", "raw"}, default "binary"
@@ -57,7 +57,7 @@ class EASE(Recommender):
     key = "ease"
     capabilities = frozenset({"similar_items", "gpu"})
 
-    def __init__(self, regularization: float = 150.0, weighting: str = "binary", dtype: str = "float32"):
+    def __init__(self, regularization: float = 200.0, weighting: str = "binary", dtype: str = "float32"):
         self.regularization = regularization
         self.weighting = weighting
         self.dtype = dtype
