@@ -402,6 +402,7 @@ def test_parallel_conversions_match_sequential(monkeypatch):
             return super().submit(fn, *args, **kwargs)
 
     monkeypatch.setattr(checks, "_PARALLEL_ROWS", 1)
+    monkeypatch.setattr(checks, "_PARALLEL_MIN_CPUS", 1)
     monkeypatch.setattr(checks, "ThreadPoolExecutor", SpyPool)
     parallel = validate(inter)
     assert sorted(submitted) == sorted(["factorize_clean"] * 2 + ["parse_datetimes", "clean_column", "parse_numbers",

@@ -29,6 +29,8 @@ _EXAMPLES = 5
 _EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
 _EXTREME_IQR = 10.0
 _PARALLEL_ROWS = 200_000
+# On two cores, threads measured slower (CPU and wall) than one: the other core is busy anyway.
+_PARALLEL_MIN_CPUS = 4
 
 
 class TableCheck:
@@ -84,8 +86,9 @@ class Ahead:
     """Column conversions started ahead in threads for big tables, collected where the checks need them.
 
     The Arrow kernels behind them (hashing, casts, string functions) release the GIL, so the
-    id columns, the times and the other columns convert on all cores while the checks stay
-    sequential. Small tables, or a conversion not started ahead, just run when asked for.
+    id columns, the times and the other columns convert on several cores while the checks stay
+    sequential. Small tables, small machines, or a conversion not started ahead: it runs when
+    asked for.
     """
 
     def __init__(self) -> None:
@@ -98,7 +101,7 @@ class Ahead:
 
     def start(self, canon: pd.DataFrame, jobs: list[tuple[Callable, str, dict]]) -> None:
         """Submit ``fn(canon[column], **kwargs)`` for each job (only for big tables)."""
-        if len(canon) < _PARALLEL_ROWS or len(jobs) < 2:
+        if len(canon) < _PARALLEL_ROWS or len(jobs) < 2 or (os.cpu_count() or 1) < _PARALLEL_MIN_CPUS:
             return
         self._pool = ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1))
         for fn, column, kwargs in jobs:
