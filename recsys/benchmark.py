@@ -45,7 +45,7 @@ DEFAULT_TUNE_BUDGET_S = 600.0
 # Small grids (full products). Points are tried nearest-to-the-defaults first (the defaults,
 # then one parameter changed, then two...) until the per-model budget runs out, so a short
 # budget still sweeps each parameter once; the best validation NDCG@10 wins. A model without
-# a grid keeps its defaults.
+# a grid (or with a single point) keeps its defaults and is not tuned at all.
 TUNING_GRIDS: dict[str, list[dict]] = {
     "popularity": [{}],
     "trending": [{"half_life_days": h} for h in (1.0, 7.0, 30.0, 365.0)],
@@ -222,7 +222,8 @@ def benchmark_model(
     chosen = dict(params or {})
     tuning: list[dict] = []
     tune_seconds = 0.0
-    if tune:
+    # A model without a grid has nothing to choose: a validation fit would only cost time.
+    if tune and spec.key in TUNING_GRIDS and len(tuning_order(spec, TUNING_GRIDS[spec.key])) > 1:
         start = time.monotonic()
         chosen, tuning = tune_model(data, spec, device=str(resolved), budget_s=tune_budget_s, seed=seed,
                                     base=chosen, log=log)
