@@ -379,39 +379,6 @@ def test_import_uses_default_workspace(isolated_workspace):
     assert Workspace(isolated_workspace).has_dataset("default-ws")
 
 
-def test_parallel_conversions_match_sequential(monkeypatch):
-    """Big tables convert their columns ahead in threads; the report must not change."""
-    import recsys.data.checks as checks
-
-    n = 400
-    inter = frame(
-        user_id=[f" {i % 37}.0" if i % 50 else None for i in range(n)],
-        item_id=[f"sku-{i % 11}" for i in range(n)],
-        ts=[f"2024-01-{1 + i % 28:02d} 10:{i % 60:02d}" if i % 97 else "nonsense" for i in range(n)],
-        event=["View", "click ", "purchase", "NA"] * (n // 4),
-        rating=[str(i % 5) if i % 41 else "n/a" for i in range(n)],
-        session=[f"{i // 3}.0" for i in range(n)],
-        Country=["UK", " FR", "DE", None] * (n // 4),
-    )
-    sequential = validate(inter)
-    submitted = []
-
-    class SpyPool(checks.ThreadPoolExecutor):
-        def submit(self, fn, *args, **kwargs):
-            submitted.append(fn.__name__)
-            return super().submit(fn, *args, **kwargs)
-
-    monkeypatch.setattr(checks, "_PARALLEL_ROWS", 1)
-    monkeypatch.setattr(checks, "_PARALLEL_MIN_CPUS", 1)
-    monkeypatch.setattr(checks, "ThreadPoolExecutor", SpyPool)
-    parallel = validate(inter)
-    assert sorted(submitted) == sorted(["factorize_clean"] * 2 + ["parse_datetimes", "clean_column", "parse_numbers",
-                                        "clean_sessions", "clean_column"])
-    assert json.dumps(parallel.to_dict()) == json.dumps(sequential.to_dict())
-    pd.testing.assert_frame_equal(parallel.tables["interactions"], sequential.tables["interactions"])
-    pd.testing.assert_frame_equal(parallel.dropped["interactions"], sequential.dropped["interactions"])
-
-
 def test_report_json_without_examples():
     report = validate(frame(user_id=["a", None, "b"], item_id=["x", "y", "z"]))
     full, light = report.to_dict(), report.to_dict(examples=False)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,9 +25,6 @@ from recsys.data.schema import get_role, id_column, role_names, roles_for
 _EXAMPLES = 5
 _EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
 _EXTREME_IQR = 10.0
-_PARALLEL_ROWS = 200_000
-# On two cores, threads measured slower (CPU and wall) than one: the other core is busy anyway.
-_PARALLEL_MIN_CPUS = 4
 
 
 class TableCheck:
@@ -44,7 +38,6 @@ class TableCheck:
         self.dropped_mask = np.zeros(len(raw), bool)
         self.drop_counts: dict[str, int] = {}
         self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {}  # id role -> (codes, uniques)
-        self.ahead = Ahead()
 
     def drop(self, mask: Any, reason: str) -> int:
         """Drop the rows of ``mask`` not dropped yet (the first reason wins)."""
@@ -80,42 +73,6 @@ class TableCheck:
         if not len(idx):
             return _with_row(self.raw.iloc[:0], idx, np.array([], dtype=str))
         return _with_row(self.raw.iloc[idx], idx + self.first_row, self.reason[idx].astype(str))
-
-
-class Ahead:
-    """Column conversions started ahead in threads for big tables, collected where the checks need them.
-
-    The Arrow kernels behind them (hashing, casts, string functions) release the GIL, so the
-    id columns, the times and the other columns convert on several cores while the checks stay
-    sequential. Small tables, small machines, or a conversion not started ahead: it runs when
-    asked for.
-    """
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._futures: dict[tuple, Future] = {}
-
-    @staticmethod
-    def _key(fn: Callable, column: str, kwargs: dict) -> tuple:
-        return fn, column, tuple(sorted(kwargs.items()))
-
-    def start(self, canon: pd.DataFrame, jobs: list[tuple[Callable, str, dict]]) -> None:
-        """Submit ``fn(canon[column], **kwargs)`` for each job (only for big tables)."""
-        if len(canon) < _PARALLEL_ROWS or len(jobs) < 2 or (os.cpu_count() or 1) < _PARALLEL_MIN_CPUS:
-            return
-        self._pool = ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1))
-        for fn, column, kwargs in jobs:
-            self._futures[self._key(fn, column, kwargs)] = self._pool.submit(fn, canon[column], **kwargs)
-
-    def get(self, fn: Callable, canon: pd.DataFrame, column: str, **kwargs: Any) -> Any:
-        """The result of ``fn(canon[column], **kwargs)``: collected if started ahead, else computed now."""
-        future = self._futures.pop(self._key(fn, column, kwargs), None)
-        return future.result() if future is not None else fn(canon[column], **kwargs)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool, self._futures = None, {}
 
 
 def _with_row(frame: pd.DataFrame, rows: np.ndarray, reasons: np.ndarray | None = None) -> pd.DataFrame:
@@ -159,13 +116,13 @@ def _convert_role(t: TableCheck, canon: pd.DataFrame, role: str, kind: str, max_
     """Convert one mapped non-id role column in place, dropping or warning as the contract says."""
     col = canon[role]
     if kind == "event":
-        canon[role] = t.ahead.get(clean_column, canon, role, lower=True)
+        canon[role] = clean_column(col, lower=True)
     elif kind in ("category", "text", "str"):
-        canon[role] = t.ahead.get(clean_column, canon, role)
+        canon[role] = clean_column(col)
     elif kind == "tags":
         canon[role] = normalise_tags(col)
     elif kind == "float":
-        num, bad = t.ahead.get(parse_numbers, canon, role)
+        num, bad = parse_numbers(col)
         base = ~t.dropped_mask & col.notna().to_numpy()
         n_bad = int((bad.to_numpy() & ~t.dropped_mask).sum())
         n_base = int(base.sum())
@@ -197,7 +154,9 @@ def _check_ids(t: TableCheck, canon: pd.DataFrame, roles: tuple[str, ...]) -> No
                 count=n_empty)
     missing = {}
     for role in roles:
-        ids, codes, uniques, fixed = t.ahead.get(factorize_clean, canon, role, ids=True)
+        # One hash pass per id column; its codes serve every later count (duplicates, unknown and
+        # single-event ids). A thread per column measured no faster on 2 vCPUs, and cost CPU.
+        ids, codes, uniques, fixed = factorize_clean(canon[role], ids=True)
         canon[role] = ids
         t.codes[role] = (codes, uniques)
         missing[role] = codes < 0
@@ -229,7 +188,7 @@ def _empty_rows(raw: pd.DataFrame) -> np.ndarray:
 
 def _check_timestamp(t: TableCheck, canon: pd.DataFrame, max_share: float, now: pd.Timestamp) -> dict:
     col = canon["timestamp"]
-    times, bad, info = t.ahead.get(parse_datetimes, canon, "timestamp")
+    times, bad, info = parse_datetimes(col)
     alive = ~t.dropped_mask
     bad = bad.to_numpy()
     missing = times.isna().to_numpy() & ~bad & alive
@@ -296,7 +255,6 @@ def _check_values(t: TableCheck, values: pd.Series) -> None:
 
 def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, now: pd.Timestamp) -> dict:
     stats: dict[str, Any] = {}
-    t.ahead.start(canon, _interaction_jobs(canon))
     _check_ids(t, canon, ("user_id", "item_id"))
     if (~t.dropped_mask).sum() == 0:
         t.issue("error", "no_valid_rows", "no row has both a user_id and an item_id",
@@ -308,7 +266,7 @@ def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, no
         t.issue("warning", "no_timestamp",
                 "no timestamp column: time splits, sequences, decay and replay are unavailable")
     if "session_id" in canon:
-        canon["session_id"] = t.ahead.get(clean_sessions, canon, "session_id")
+        canon["session_id"] = clean_sessions(canon["session_id"])
     for role in ("event_type", "value"):
         if role in canon:
             _convert_role(t, canon, role, get_role("interactions", role).kind, max_share)
@@ -317,18 +275,8 @@ def _check_interactions(t: TableCheck, canon: pd.DataFrame, max_share: float, no
         _check_values(t, canon["value"])
     for col in canon.columns:
         if col not in role_names("interactions"):
-            canon[col] = t.ahead.get(clean_column, canon, col)
+            canon[col] = clean_column(canon[col])
     return stats
-
-
-def _interaction_jobs(canon: pd.DataFrame) -> list[tuple[Callable, str, dict]]:
-    """The conversions :func:`_check_interactions` will ask for, biggest first."""
-    jobs: list[tuple[Callable, str, dict]] = [(factorize_clean, r, {"ids": True}) for r in ("user_id", "item_id")]
-    kinds = {"timestamp": (parse_datetimes, {}), "session_id": (clean_sessions, {}),
-             "event_type": (clean_column, {"lower": True}), "value": (parse_numbers, {})}
-    jobs += [(fn, role, kw) for role, (fn, kw) in kinds.items() if role in canon]
-    jobs += [(clean_column, c, {}) for c in canon.columns if c not in role_names("interactions")]
-    return jobs
 
 
 def _check_entities(t: TableCheck, canon: pd.DataFrame) -> dict:
@@ -459,8 +407,8 @@ def check_table(table: str, raw: pd.DataFrame, mapping: Any, file: str, issues: 
     if len(canon) == 0:
         t.issue("error", "empty_file", "the table has no rows")
         return t, None, {}
-    try:
-        stats = _check_interactions(t, canon, max_share, now) if table == "interactions" else _check_entities(t, canon)
-    finally:
-        t.ahead.close()
+    if table == "interactions":
+        stats = _check_interactions(t, canon, max_share, now)
+    else:
+        stats = _check_entities(t, canon)
     return t, canon, stats
