@@ -8,7 +8,12 @@ first call of each method is reported apart ("cold": Captum/SHAP imports); the t
 apply to the warm median: exact and attention under 0.2 s, Captum and SHAP under 3 s.
 Prints a table and writes ``bench/results/explain_speed.json``.
 
-    .venv/bin/python bench/explain_speed.py [--customers 20] [--threads 2] [--workspace DIR]
+    .venv/bin/python bench/explain_speed.py [--customers 20] [--threads 1] [--workspace DIR]
+
+One torch thread by default: explaining one recommendation is a string of small tensor
+operations, and on a shared CPU a second OpenMP thread waiting for a busy core makes
+each of them stall (SASRec attention: about 20 ms with one thread, 0.4 s with two on the
+2-core development machine under load). ``--workspace`` reuses runs trained there before.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def runs_to_train(epochs: int) -> dict[str, tuple[dict, tuple[str, ...]]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20, help="recommendations explained per method")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs of the neural runs")
     parser.add_argument("--models", default=None, help="comma-separated subset of the model keys")
     parser.add_argument("--workspace", default=None, help="scratch workspace (default: a temporary folder)")
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from recsys.data.samples import import_sample
     from recsys.explain import explain
-    from recsys.runs import load_run, train_run
+    from recsys.runs import list_runs, load_run, train_run
     from recsys.workspace import Workspace
 
     torch.set_num_threads(args.threads)
@@ -70,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         plan = {k: v for k, v in plan.items() if k in args.models.split(",")}
     rows = []
+    existing = list_runs(ws, dataset=DATASET)
     for key, (params, methods) in plan.items():
         started = time.perf_counter()
-        record = train_run(ws, DATASET, key, params, split="none", device="cpu")
-        run = load_run(ws, record.id)
-        print(f"{key}: trained and loaded in {time.perf_counter() - started:.1f} s", flush=True)
+        earlier = existing[existing["model"] == key]["run_id"].tolist()
+        run_id = earlier[0] if earlier else train_run(ws, DATASET, key, params, split="none", device="cpu").id
+        run = load_run(ws, run_id)
+        print(f"{key}: {'loaded' if earlier else 'trained and loaded'} in {time.perf_counter() - started:.1f} s",
+              flush=True)
         model, data = run.model, run.data
         active = np.flatnonzero(np.diff(model.history_.indptr) > 0)
         users = np.random.default_rng(0).choice(active, size=min(args.customers, len(active)), replace=False)

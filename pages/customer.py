@@ -65,6 +65,12 @@ def global_shap(root: str, run_id: str):
     return shap_summary(run.model, run.data, n_users=60)
 
 
+@st.cache_data(max_entries=8, show_spinner="Projecting the item embeddings...")
+def item_map(root: str, run_id: str, projection: str):
+    run = loaded(root, run_id)
+    return embedding_map(run.model, run.data, method=projection)
+
+
 @st.cache_data(max_entries=8, show_spinner="Explaining 40 customers' top recommendations...")
 def influential(root: str, run_id: str):
     run = loaded(root, run_id)
@@ -209,10 +215,10 @@ with global_tab:
             st.dataframe(summary, hide_index=True)
         projection = st.radio("Projection", ["pca", "svd"], horizontal=True, key="global_projection")
         try:
-            st.plotly_chart(charts.embedding_map_chart(embedding_map(model, data, method=projection)), key="map")
+            st.plotly_chart(charts.embedding_map_chart(item_map(root, run_id, projection)), key="map")
         except ValueError as err:
             st.info(str(err))
-        if scores_from_history(model) and model.key != "multdae":
+        if scores_from_history(model) and methods:
             st.subheader("Most influential history items")
             st.dataframe(influential(root, run_id).head(15).drop(columns="item_idx"),
                          hide_index=True, width="stretch")

@@ -31,8 +31,10 @@ RUNS = {
     "sasrec": {"epochs": 3, "max_len": 30, "hidden_size": 32, "batch_size": 256, "learning_rate": 0.005},
     "hybrid": {"epochs": 1, "embedding_dim": 16, "hidden_size": 32, "batch_size": 4096},
 }
-# Sequence models' win rates vary more between trainings (about 0.55-0.85 measured): a larger sample.
-FIDELITY_USERS = {"ease": 30, "sasrec": 50, "hybrid": 30}
+# SASRec's rates are closer to 0.5 (about 0.64 for attention over 300 customers, 0.69 for Captum over
+# 150): larger samples keep the estimate about three standard errors above one half.
+FIDELITY_USERS = {("ease", "exact"): 30, ("sasrec", "attention"): 120, ("sasrec", "captum"): 80,
+                  ("hybrid", "captum"): 30, ("hybrid", "shap"): 30}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,10 @@ def sample(tmp_path_factory):
                                         ("hybrid", "captum"), ("hybrid", "shap")])
 def test_top_attributed_deletion_beats_random_deletion(sample, key, method):
     run = sample.runs[key]
-    result = deletion_test(run.model, run.data, method, users=FIDELITY_USERS[key], seed=0)
+    result = deletion_test(run.model, run.data, method, users=FIDELITY_USERS[key, method], seed=0)
     print(f"\n{key} {method}: win rate {result.win_rate:.2f} over {result.users} customers "
           f"({result.unit}); mean drop top {result.mean_drop_top:.4f} vs random {result.mean_drop_random:.4f}")
-    assert result.users >= FIDELITY_USERS[key] - 2
+    assert result.users >= FIDELITY_USERS[key, method] - 2
     assert result.win_rate > 0.5, "most customers: the explanation must beat random deletion"
     assert result.mean_drop_top > result.mean_drop_random
     assert set(result.to_dict()) >= {"method", "users", "win_rate", "mean_drop_top", "mean_drop_random"}

@@ -1,8 +1,9 @@
 """Integrated Gradients (Sundararajan et al. 2017) with Captum, summed to readable units.
 
 IG attributes ``F(x) - F(x')`` along the straight path from a baseline ``x'`` to the
-input; completeness says the attributions add up to that difference, and Captum's
-convergence delta (``meta["delta"]``) is how far the numerical integral is from it.
+input; completeness says the attributions add up to that difference. The convergence
+delta ``meta["delta"] = sum(attributions) - (F(x) - F(x'))`` is how far the numerical
+integral is from it (``meta["converged"]``: within ``COMPLETENESS_TOLERANCE``).
 Per model (baselines stated in ``meta["baseline"]``):
 
 - GRU4Rec, SASRec: ``LayerIntegratedGradients`` on the item embedding layer; baseline:
