@@ -239,7 +239,7 @@ register(ModelSpec(
                   help="Embedding and state size (divisible by the number of heads)"),
         ParamSpec("n_blocks", "int", 2, low=1, high=8, help="Self-attention blocks"),
         ParamSpec("n_heads", "int", 1, low=1, high=8, help="Attention heads per block"),
-        *_sequential_params(max_len=200, epochs=10, batch_size=16, patience=5, dropout=0.3,
+        *_sequential_params(max_len=200, epochs=15, batch_size=16, patience=5, dropout=0.3,
                             learning_rate=2e-3),
     ),
     needs_timestamps=True,

@@ -37,7 +37,7 @@ class SASRec(SequentialRecommender):
         Adam step size.
     weight_decay : float in [0, 0.1], default 0
         Adam L2 penalty.
-    epochs : int in [1, 1000], default 10
+    epochs : int in [1, 1000], default 15
         Passes over all training windows (at most, with early stopping).
     batch_size : int in [8, 4096], default 16
         Windows (sequences) per step.
@@ -92,7 +92,7 @@ class SASRec(SequentialRecommender):
 
     def __init__(self, max_len: int = 200, hidden_size: int = 64, n_blocks: int = 2, n_heads: int = 1,
                  dropout: float = 0.3, learning_rate: float = 2e-3, weight_decay: float = 0.0,
-                 epochs: int = 10, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
+                 epochs: int = 15, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
                  n_negatives: int = 0):
         self.max_len = max_len
         self.hidden_size = hidden_size

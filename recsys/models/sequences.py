@@ -205,9 +205,9 @@ class SequentialRecommender(TorchRecommender):
 
     A subclass supplies the network (``forward(seqs) -> (B, L, d)`` hidden states
     for (B, L) shifted item ids, and an ``item_embedding`` whose rows ``1..n`` are
-    the output item vectors) and sets ``pad_side``; it must have ``max_len`` and
-    ``window_shift`` hyper-parameters. Scoring feeds the last ``max_len`` items of
-    a history and reads the state at its last item.
+    the output item vectors) and sets ``pad_side``; it must have ``max_len``,
+    ``window_shift`` and ``n_negatives`` hyper-parameters. Scoring feeds the last
+    ``max_len`` items of a history and reads the state at its last item.
     """
 
     pad_side: ClassVar[str] = "left"
@@ -250,21 +250,22 @@ class SequentialRecommender(TorchRecommender):
             with self.autocast():
                 hidden = self.network_(x)
             mask = y != PAD
-            n = int(mask.sum())
-            n_neg = int(getattr(self, "n_negatives", 0))
-            if 0 < n_neg < self.n_items_:
-                negatives = torch.randint(0, self.n_items_, (n_neg,), generator=self.generator_,
-                                          device=self.device_)
-                with self.autocast():
-                    loss_t = sampled_softmax_cross_entropy(hidden[mask], y[mask] - 1, self._output_items(),
-                                                           negatives)
-                loss_t.backward()
-                loss = float(loss_t.detach())
-            else:
-                loss = softmax_cross_entropy_backward(hidden[mask], y[mask] - 1, self._output_items(), budget)
+            loss = self._backward_loss(hidden[mask], y[mask] - 1, budget)
             optimizer.step()
+            n = int(mask.sum())
             total, count = total + loss * n, count + n
         return total / max(count, 1)
+
+    def _backward_loss(self, hidden: torch.Tensor, targets: torch.Tensor, budget: int) -> float:
+        """Back-propagate the next-item loss of ``hidden`` states for ``targets`` (0-based items)."""
+        if 0 < int(self.n_negatives) < self.n_items_:
+            negatives = torch.randint(0, self.n_items_, (int(self.n_negatives),), generator=self.generator_,
+                                      device=self.device_)
+            with self.autocast():
+                loss = sampled_softmax_cross_entropy(hidden, targets, self._output_items(), negatives)
+            loss.backward()
+            return float(loss.detach())
+        return softmax_cross_entropy_backward(hidden, targets, self._output_items(), budget)
 
     def _length_batches(self, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Mini-batches of windows of similar length, in a seeded random order.

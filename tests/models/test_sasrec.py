@@ -99,6 +99,14 @@ def test_states_are_causal(fitted):
     assert not torch.allclose(ha[0, -1], hb[0, -1])
 
 
+def test_padding_never_changes_the_states_of_real_items(fitted):
+    """Training trims padding columns, scoring pads to max_len: both must agree."""
+    x = torch.tensor([[0, 0, 0, 3, 4, 5, 6, 7]])
+    with torch.no_grad():
+        full, trimmed = fitted.network_(x)[0, 3:], fitted.network_(x[:, 3:])[0]
+    assert torch.allclose(full, trimmed, atol=1e-5)
+
+
 def test_attention_rows_are_causal_distributions(data, fitted):
     history = [item_idx(data, k) for k in range(5)]
     weights = fitted.attention(history=history)
