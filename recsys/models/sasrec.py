@@ -15,8 +15,8 @@ class SASRec(SequentialRecommender):
     Each position of the (left-padded, last ``max_len``) item sequence attends to
     itself and earlier items only; the state at position t scores every catalog item
     as the item after t by a dot product with the shared item embedding (Kang &
-    McAuley 2018, eq. 6). Training predicts at every position of windows cut from
-    each history (``recsys.models.sequences.training_windows``) with cross-entropy
+    McAuley 2018). Training predicts at every position of windows cut from each
+    history (``recsys.models.sequences.training_windows``) with cross-entropy
     over the whole catalog, which Klenitskiy & Vasilev (2023) found beats both the
     original sampled binary loss and BERT4Rec.
 

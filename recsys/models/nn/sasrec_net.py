@@ -28,7 +28,7 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, length, dim = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, L, L), eq. 2
+        logits = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, L, L)
         mask = allowed[:, None]
         logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
         weights = torch.softmax(logits.float(), dim=-1) * mask
@@ -37,7 +37,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class SASRecBlock(nn.Module):
-    """Pre-norm transformer block: x + attn(LN x), then x + FFN(LN x) (eq. 3-4, with residuals)."""
+    """Pre-norm block: x + self-attention(LN x), then x + point-wise feed-forward(LN x)."""
 
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
