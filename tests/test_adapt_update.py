@@ -62,7 +62,12 @@ PARAMS = {
     "sasrec": dict(max_len=20, hidden_size=32, n_blocks=1, epochs=40, batch_size=32, dropout=0.1, learning_rate=5e-3),
     "content_tfidf": dict(min_df=1),
     "bpr": dict(factors=16, epochs=40, learning_rate=0.02),
+    "neumf": dict(factors=16, epochs=30, batch_size=256),
+    "hybrid": dict(embedding_dim=16, hidden_size=32, text_dim=8, epochs=10, batch_size=256),
+    "content_neural": dict(dim=32, embed_dim=32, n_filters=32, min_count=1, n_negatives=64, epochs=10,
+                           batch_size=256),
 }
+DEEP = ("neumf", "hybrid", "content_neural")
 
 
 @pytest.fixture(scope="module")
@@ -116,41 +121,93 @@ def test_als_fold_in_equals_the_exact_solve(fitted, data):
     np.testing.assert_allclose(updated.user_factors_[u], np.linalg.solve(a, b), rtol=1e-3, atol=1e-4)
 
 
-def test_new_customer_gets_a_profile(fitted, data):
+@pytest.mark.parametrize("key", ["als", *DEEP])
+def test_new_customer_gets_a_profile(key, fitted, data):
     new = switch_events(user="brand_new", cat=1, n=4)
-    updated, report = update_run(fitted["als"], data, new)
+    updated, report = update_run(fitted[key], data, new)
     assert report.new_users == ("brand_new",)
     u = report.data.users.index_of(["brand_new"])[0]
     assert updated.n_users_ == data.n_users + 1
-    assert cat_share(updated, report.data, u, "cat1") >= 0.5
+    assert cat_share(updated, report.data, u, "cat1") >= 0.5, key
 
 
-def test_content_model_places_a_new_item_from_text(fitted, data, tables):
+@pytest.mark.parametrize("key", DEEP)
+def test_deep_fold_in_changes_only_the_customers_rows(key, fitted, data):
+    model = fitted[key]
+    before = {k: v.clone() for k, v in model.network_.state_dict().items()}
+    updated, report = update_run(model, data, switch_events())
+    u = int(report.users_updated[0])
+    assert report.details["customers_refit"] == 1 and report.details["loss_after"] < report.details["loss_before"]
+    tables = {"neumf": ["user_gmf.weight", "user_mlp.weight"], "content_neural": ["user_embedding.weight"],
+              "hybrid": ["tables.0.weight"]}[key]
+    row = u + 1 if key == "hybrid" else u  # Hybrid's id code 0 is "unknown customer"
+    after = updated.network_.state_dict()
+    for name, value in before.items():
+        torch.testing.assert_close(model.network_.state_dict()[name], value, rtol=0, atol=0)  # shared model intact
+        if name in tables:
+            others = np.arange(len(value)) != row
+            torch.testing.assert_close(after[name][others], value[others], rtol=0, atol=0)
+            assert not torch.equal(after[name][row], value[row])
+        else:
+            assert after[name] is model.network_.state_dict()[name] or torch.equal(after[name], value)
+
+
+def test_updated_deep_model_saves_and_loads(fitted, data, tmp_path):
+    for key in DEEP:
+        updated, report = update_run(fitted[key], data, switch_events(user="brand_new", cat=1, n=4))
+        loaded = type(updated).load(updated.save(tmp_path / key))
+        u = report.data.users.index_of(["brand_new"])[0]
+        np.testing.assert_allclose(loaded.score([u]), updated.score([u]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["neumf", "sasrec"])
+def test_finetune_trains_all_weights_from_the_current_ones(key, fitted, data):
+    model = fitted[key]
+    before = {k: v.clone() for k, v in model.network_.state_dict().items()}
+    updated, report = update_run(model, data, switch_events(), method="finetune", epochs=2,
+                                 options=FitOptions(device="cpu", seed=0))
+    assert report.details["fine_tune_epochs"] == 2 and len(report.details["fine_tune_loss"]) == 2
+    assert report.details["fine_tune_events"] == data.n_events + 5 and "fine-tune" in report.method
+    for name, value in before.items():  # the shared model is untouched
+        torch.testing.assert_close(model.network_.state_dict()[name], value, rtol=0, atol=0)
+    moved = [n for n, v in updated.network_.state_dict().items() if v.dtype.is_floating_point
+             and not torch.equal(v, before[n])]
+    assert any("item" in n for n in moved), moved  # the item side moves too, unlike a fold-in
+    u = int(report.users_updated[0])
+    if key == "sasrec":
+        assert report.data.items.to_raw(updated.recommend([u], 1).item_idx).tolist() == ["i2_5"]
+    else:
+        assert cat_share(updated, report.data, u, "cat2") >= cat_share(model, data, u, "cat2") + 0.3
+
+
+def test_finetune_is_for_deep_models_only(fitted, data):
+    with pytest.raises(ValueError, match="deep"):
+        update_run(fitted["als"], data, switch_events(), method="finetune")
+    with pytest.raises(ValueError, match="unknown update method"):
+        update_run(fitted["als"], data, switch_events(), method="retrain")
+
+
+@pytest.mark.parametrize("key", ["content_tfidf", "content_neural"])
+def test_content_model_places_a_new_item_from_text(key, fitted, data, tables):
     _, items = tables
     new_item = pd.DataFrame({"item_id": ["fresh"], "title": [WORDS[0] + " brand new"], "category": ["cat0"]})
     catalog = pd.concat([items, new_item], ignore_index=True)
     # an event by another customer on the new item brings it in; u0 (cat 0) should now see it
     event = pd.DataFrame({"user_id": ["u1"], "item_id": ["fresh"], "timestamp": [T0 + 200_000]})
-    updated, report = update_run(fitted["content_tfidf"], data, event, items=catalog)
+    updated, report = update_run(fitted[key], data, event, items=catalog)
     assert report.new_items == ("fresh",)
     fresh = report.data.items.index_of(["fresh"])[0]
-    assert fresh == data.n_items
+    assert fresh == data.n_items and updated.n_items_ == data.n_items + 1
     u0 = report.data.users.index_of(["u0"])[0]
     assert fresh in updated.recommend([u0], 10).item_idx
-    u1 = report.data.users.index_of(["u1"])[0]  # a cat-1 customer: the item is not for them
-    assert fresh not in updated.recommend([u1], 5).item_idx
+    u2 = report.data.users.index_of(["u2"])[0]  # a cat-2 customer: the item is not for them
+    assert fresh not in updated.recommend([u2], 10).item_idx
 
 
 def test_events_on_unknown_items_are_skipped_for_collaborative_models(fitted, data):
     event = pd.DataFrame({"user_id": ["u0"], "item_id": ["nowhere"], "timestamp": [T0 + 10**6]})
     updated, report = update_run(fitted["itemknn"], data, event)
     assert report.n_skipped == 1 and report.n_events == 0 and updated.n_items_ == data.n_items
-
-
-def test_unsupported_model_raises(data):
-    model = create("neumf", factors=4, epochs=1).fit(data, options=FitOptions(device="cpu"))
-    with pytest.raises(ValueError, match="no incremental update"):
-        update_run(model, data, switch_events())
 
 
 def test_sequence_model_uses_the_new_sequence_immediately(fitted, data):
@@ -162,11 +219,8 @@ def test_sequence_model_uses_the_new_sequence_immediately(fitted, data):
     assert isinstance(updated.history_, sp.csr_matrix)
 
 
-def test_single_customer_als_update_is_fast(fitted, data):
-    import time
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        update_run(fitted["als"], data, switch_events())
-        times.append(time.perf_counter() - start)
-    assert np.median(times) < 0.1, times
+def test_single_customer_als_update_touches_only_that_customer(fitted, data):
+    # speed is measured by bench/update_speed.py (tests never time); here: the work is per customer
+    updated, report = update_run(fitted["als"], data, switch_events())
+    changed = np.flatnonzero((updated.user_factors_ != fitted["als"].user_factors_).any(axis=1))
+    assert changed.tolist() == report.users_updated.tolist()

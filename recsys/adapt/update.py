@@ -4,7 +4,11 @@ Each family updates what it scores from: ALS folds changed customers in (exact
 per-user solve against fixed item factors), BPR takes a few SGD steps on their
 vectors, history-scored models (ItemKNN, EASE, MultVAE/MultDAE, content TF-IDF)
 get the new history rows, sequence models (GRU4Rec, SASRec) the new sequences,
-popularity models their new counts. The shared model is never changed: the
+popularity models their new counts, and the models with per-customer embeddings
+(NeuMF, Hybrid, ContentNeural) re-fit those customers' rows against a fixed item
+side (``recsys.adapt.deep_update``). Content models place new items from their
+text. ``method="finetune"`` then trains a deep model a few more epochs on old +
+new events from its current weights. The shared model is never changed: the
 result is a shallow copy whose untouched arrays are the original's (read-only).
 """
 
@@ -19,14 +23,21 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from recsys.adapt.deep_update import DEEP_KEYS, FoldInSettings, fold_in_users
 from recsys.data.dataset import SECONDS_PER_DAY, Dataset, IdMap, _index_frame
 from recsys.models.base import Recommender
+from recsys.models.torch_model import TorchRecommender
 from recsys.models.weighting import apply_weighting
+from recsys.training.options import FitOptions
 
 _HISTORY_KEYS = frozenset({"itemknn", "ease", "multvae", "multdae"})
 _SEQUENCE_KEYS = frozenset({"gru4rec", "sasrec"})
 _CONTENT_KEYS = frozenset({"content_tfidf"})
-SUPPORTED_KEYS = frozenset({"als", "bpr", "popularity", "trending"}) | _HISTORY_KEYS | _SEQUENCE_KEYS | _CONTENT_KEYS
+SUPPORTED_KEYS = (frozenset({"als", "bpr", "popularity", "trending"}) | _HISTORY_KEYS | _SEQUENCE_KEYS
+                  | _CONTENT_KEYS | DEEP_KEYS)
+#: Models that place items unseen at fit time from their content (title, description, labels).
+PLACING_KEYS = frozenset({"content_tfidf", "content_neural"})
+METHODS = ("auto", "finetune")
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,8 @@ class UpdateReport:
 
     ``users_updated`` are user indices (in the updated maps) whose scores now
     reflect new events; ``new_users`` / ``new_items`` are raw ids added to the
-    maps; ``n_skipped`` counts events on items the model cannot place.
+    maps; ``n_skipped`` counts events on items the model cannot place;
+    ``details`` holds method-specific figures (losses, epochs, steps).
     """
 
     model_key: str
@@ -47,6 +59,7 @@ class UpdateReport:
     new_items: tuple[str, ...]
     seconds: float
     data: Dataset = field(repr=False)
+    details: dict = field(default_factory=dict)
 
     @property
     def n_users_updated(self) -> int:
@@ -56,16 +69,20 @@ class UpdateReport:
         return {"model": self.model_key, "method": self.method, "events": self.n_events,
                 "skipped_events": self.n_skipped, "customers_updated": self.n_users_updated,
                 "new_customers": len(self.new_users), "new_items": len(self.new_items),
-                "seconds": round(self.seconds, 4)}
+                "seconds": round(self.seconds, 4), **self.details}
 
 
 def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
-               items: pd.DataFrame | None = None) -> tuple[Recommender, UpdateReport]:
+               items: pd.DataFrame | None = None, *, method: str = "auto", epochs: int = 2,
+               fold_in: FoldInSettings = FoldInSettings(),
+               options: FitOptions | None = None) -> tuple[Recommender, UpdateReport]:
     """Append ``new_events`` (canonical interactions: ``user_id``, ``item_id``, ...) and update.
 
     New customers extend the user map. New items extend the item map only where
     the model can place them (content models, from rows of ``items``: title,
     description, category, tags); events on other unknown items are skipped.
+    ``method="finetune"`` (deep models) follows the update with ``epochs`` epochs of
+    training on old + new events from the current weights (``options`` as for fit).
     Returns the updated copy and a report whose ``data`` is the extended dataset.
     """
     start = time.perf_counter()
@@ -73,7 +90,7 @@ def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
     events = new_events.copy()
     events["user_id"] = events["user_id"].astype(str)
     events["item_id"] = events["item_id"].astype(str)
-    new_items = _new_item_ids(events, data, items) if key in _CONTENT_KEYS else ()
+    new_items = _new_item_ids(events, data, items) if key in PLACING_KEYS else ()
     item_map = IdMap(np.concatenate([data.items.ids, np.asarray(new_items, dtype=object)]))
     known = item_map.index_of(events["item_id"].to_numpy(dtype=object)) >= 0
     n_skipped = int((~known).sum())
@@ -86,49 +103,99 @@ def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
     merged = extended.with_frame(pd.concat([extended.frame, frame], ignore_index=True))
     if merged.has_timestamps:
         merged = merged.with_frame(merged.frame.sort_values("timestamp", kind="stable"))
-    new_item_vectors = None
+    new_item_rows = None
     if new_items:
-        rows = items.set_index(items["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
-        new_item_vectors = model.vectorize(rows)
-    updated, method = update_model(model, extended.with_frame(frame), new_item_vectors=new_item_vectors)
+        new_item_rows = items.set_index(items["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
+    updated, described, details = _update(model, extended.with_frame(frame), new_item_rows=new_item_rows,
+                                          method=method, epochs=epochs, full=merged, fold_in=fold_in,
+                                          options=options)
     users = np.unique(frame["user_idx"].to_numpy())
-    return updated, UpdateReport(key, method, int(len(frame)), n_skipped, users, tuple(map(str, unseen_users)),
-                                 tuple(new_items), time.perf_counter() - start, merged)
+    return updated, UpdateReport(key, described, int(len(frame)), n_skipped, users, tuple(map(str, unseen_users)),
+                                 tuple(new_items), time.perf_counter() - start, merged, details)
 
 
 def update_model(model: Recommender, new: Dataset, *,
-                 new_item_vectors: sp.csr_matrix | None = None) -> tuple[Recommender, str]:
+                 new_item_vectors: sp.csr_matrix | None = None, new_item_rows: pd.DataFrame | None = None,
+                 method: str = "auto", epochs: int = 2, full: Dataset | None = None,
+                 fold_in: FoldInSettings = FoldInSettings(),
+                 options: FitOptions | None = None) -> tuple[Recommender, str]:
     """The updated copy of ``model`` after the events of ``new`` (already indexed).
 
     ``new`` carries the (possibly extended) id maps; its frame holds only the new
-    events. Returns ``(copy, method)``; ``method`` names the update that was made.
+    events. New items are given as ``new_item_rows`` (items-table rows in index
+    order; content models) or, for ContentTFIDF, as ready ``new_item_vectors``.
+    ``method="finetune"`` needs ``full`` (old + new events on ``new``'s maps).
+    Returns ``(copy, method)``; ``method`` names the update that was made.
     """
+    updated, described, _ = _update(model, new, new_item_vectors=new_item_vectors, new_item_rows=new_item_rows,
+                                    method=method, epochs=epochs, full=full, fold_in=fold_in, options=options)
+    return updated, described
+
+
+def _update(model: Recommender, new: Dataset, *, new_item_vectors=None, new_item_rows=None, method="auto",
+            epochs=2, full=None, fold_in=FoldInSettings(), options=None) -> tuple[Recommender, str, dict]:
     key = _check_supported(model)
-    if new.n_items != model.n_items_ + (0 if new_item_vectors is None else new_item_vectors.shape[0]):
+    if method not in METHODS:
+        raise ValueError(f"unknown update method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "finetune":
+        if not isinstance(model, TorchRecommender):
+            raise ValueError(f"a fine-tune needs a deep (torch) model; {type(model).__name__} is updated in "
+                             "closed form: use method='auto'")
+        if full is None or full.n_users != new.n_users or full.n_items != new.n_items:
+            raise ValueError("a fine-tune needs the old + new events on the updated id maps (full=...)")
+    if new_item_rows is not None and key == "content_tfidf" and new_item_vectors is None:
+        new_item_vectors = model.vectorize(new_item_rows)
+    n_added = (len(new_item_rows) if new_item_rows is not None
+               else 0 if new_item_vectors is None else new_item_vectors.shape[0])
+    if new.n_items != model.n_items_ + n_added:
         raise ValueError("new events must use the model's item map (plus placed new items)")
-    out = copy.copy(model)
+    out, described, details = _incremental(model, key, new, new_item_vectors, new_item_rows, fold_in)
+    if method == "finetune":
+        start = time.perf_counter()
+        out = out.fine_tune(full, int(epochs), options=options)
+        described += f"; then a warm-start fine-tune of {int(epochs)} epoch(s) on old + new events (all weights)"
+        details = {**details, "fine_tune_epochs": int(epochs), "fine_tune_events": int(full.n_events),
+                   "fine_tune_loss": [round(float(x), 5) for x in out.loss_history_],
+                   "fine_tune_seconds": round(time.perf_counter() - start, 3)}
+    return out, described, details
+
+
+def _incremental(model, key: str, new: Dataset, new_item_vectors, new_item_rows,
+                 fold_in: FoldInSettings) -> tuple[Recommender, str, dict]:
+    """The closed-form or few-step update of each family (``method="auto"``)."""
     added = new.matrix()
-    out.history_ = _grow(model.history_, new.n_users, new.n_items) + added
-    out.n_users_, out.n_items_ = new.n_users, new.n_items
+    history = _grow(model.history_, new.n_users, new.n_items) + added
     users = np.unique(new.frame["user_idx"].to_numpy())
+    if key in DEEP_KEYS:
+        out, details = fold_in_users(model, history, users, user_features=new.user_features,
+                                     new_items=new_item_rows if key == "content_neural" else None,
+                                     settings=fold_in)
+        out.history_, out.n_users_, out.n_items_ = history, new.n_users, new.n_items
+        placed = ", new items embedded from their text" if new_item_rows is not None and len(new_item_rows) else ""
+        return out, (f"{', '.join(details['tables'])} rows of the customers re-fitted ({fold_in.steps} Adam steps "
+                     f"on their whole history, items fixed){placed}"), details
+    out = copy.copy(model)
+    out.history_ = history
+    out.n_users_, out.n_items_ = new.n_users, new.n_items
     if key == "als":
         out.user_factors_ = _grow_rows(model.user_factors_, new.n_users)
         out.user_factors_[users] = als_fold_in(model, out.history_[users])
-        return out, "ALS fold-in (exact per-customer solve, item factors fixed)"
+        return out, "ALS fold-in (exact per-customer solve, item factors fixed)", {}
     if key == "bpr":
         out.user_factors_ = _grow_rows(model.user_factors_, new.n_users)
         out.user_factors_[users] = bpr_fold_in(model, out.history_[users], out.user_factors_[users])
-        return out, "BPR SGD steps on the customers' vectors (items fixed)"
+        return out, "BPR SGD steps on the customers' vectors (items fixed)", {}
     if key in _HISTORY_KEYS:
-        return out, "history rows updated (scores follow the history)"
+        return out, "history rows updated (scores follow the history)", {}
     if key in _SEQUENCE_KEYS:
         out.sequence_indptr_, out.sequence_items_ = _append_sequences(model, new)
-        return out, "sequences extended (used at the next scoring)"
+        return out, "sequences extended (used at the next scoring)", {}
     if key in _CONTENT_KEYS:
         _update_content(out, model, new, new_item_vectors)
-        return out, "content profiles updated" + (", new items placed from text" if new_item_vectors is not None else "")
+        placed = ", new items placed from text" if new_item_vectors is not None else ""
+        return out, "content profiles updated" + placed, {}
     _update_popularity(out, model, new)
-    return out, "item counts updated"
+    return out, "item counts updated", {}
 
 
 def als_fold_in(model, rows: sp.csr_matrix) -> np.ndarray:

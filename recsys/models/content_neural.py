@@ -209,6 +209,11 @@ class ContentNeural(TorchRecommender):
         super()._set_state(arrays, state_dict)
         self._refresh_item_cache()
 
+    def fine_tune(self, data: Dataset, epochs: int, *, options: FitOptions | None = None) -> "ContentNeural":
+        out = super().fine_tune(data, epochs, options=options)
+        out._refresh_item_cache()
+        return out
+
     # ----- training --------------------------------------------------------------
     def _prepare(self, train: Dataset, device: torch.device, options: FitOptions) -> None:
         coo = self.history_.tocoo()

@@ -13,6 +13,7 @@ progress events, and save/load through a torch state dict (``weights_only``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 from typing import Any
 
@@ -72,9 +73,33 @@ class TorchRecommender(Recommender):
     def _fit(self, train: Dataset, options: FitOptions) -> None:
         self.device_ = resolve_device(options.device)
         torch.manual_seed(int(options.seed))
+        self.network_ = self._build_network(train).to(self.device_)
+        self._train(train, options, int(self.epochs))
+
+    def fine_tune(self, data: Dataset, epochs: int, *, options: FitOptions | None = None) -> "TorchRecommender":
+        """A copy trained ``epochs`` more epochs on ``data``, starting from this model's weights.
+
+        ``data`` (typically old + new events) must use id maps the network is sized
+        for. Adam restarts at ``learning_rate``; every weight may move. This model
+        is left unchanged (the network is copied).
+        """
+        self._check_fitted()
+        if int(epochs) < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        options = options or FitOptions(device=str(self.device_))
+        out = copy.copy(self)
+        out.network_ = copy.deepcopy(self.network_)
+        out.n_users_, out.n_items_ = data.n_users, data.n_items
+        out.history_ = data.matrix()
+        out.to_device(options.device)
+        torch.manual_seed(int(options.seed))
+        out._train(data, options, int(epochs))
+        return out
+
+    def _train(self, train: Dataset, options: FitOptions, epochs: int) -> None:
+        """Run ``epochs`` epochs of the hooks on ``self.network_`` (Adam, early stopping, snapshots)."""
         self.generator_ = torch.Generator(device=self.device_).manual_seed(int(options.seed))
         self.rng_ = np.random.default_rng(int(options.seed))
-        self.network_ = self._build_network(train).to(self.device_)
         self._prepare(train, self.device_, options)
         optimizer = torch.optim.Adam(self.network_.parameters(), lr=float(self.learning_rate),
                                      weight_decay=float(getattr(self, "weight_decay", 0.0)))
@@ -94,7 +119,7 @@ class TorchRecommender(Recommender):
         def snapshot() -> dict:
             return {k: v.detach().clone() for k, v in self.network_.state_dict().items()}
 
-        result: LoopResult = run_epochs(epoch, int(self.epochs), options, validate=validate,
+        result: LoopResult = run_epochs(epoch, epochs, options, validate=validate,
                                         patience=int(getattr(self, "patience", 0)) or None,
                                         snapshot=snapshot, restore=self.network_.load_state_dict)
         self.network_.eval()
