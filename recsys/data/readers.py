@@ -41,6 +41,10 @@ _SNIFF_BYTES = 1 << 16
 # Control characters that never appear in text files (TAB, LF, VT, FF, CR and DOS EOF allowed).
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x19\x1b-\x1f]")
 _MAX_NESTING = 3
+# Hostile-input guards; the environment variables raise them for unusual, trusted files.
+MAX_COLUMNS = 1_000
+_INFLATED_MB_ENV, _MAX_ROWS_ENV = "RECSYS_MAX_INFLATED_MB", "RECSYS_MAX_ROWS"
+_DEFAULT_INFLATED_MB, _DEFAULT_MAX_ROWS = 4096, 200_000_000
 
 _BINARY_MAGIC = {
     b"\xd0\xcf\x11\xe0": "a legacy Excel .xls (or other OLE) file; save it as .xlsx or CSV",
@@ -124,6 +128,36 @@ def _load_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
     return bytes(data), label
 
 
+def _env_limit(var: str, default: int) -> int:
+    try:
+        return max(int(os.environ.get(var, "") or default), 1)
+    except ValueError:
+        return default
+
+
+def max_inflated_bytes() -> int:
+    """Largest decompressed size accepted from a gzip or zip file (``$RECSYS_MAX_INFLATED_MB``)."""
+    return _env_limit(_INFLATED_MB_ENV, _DEFAULT_INFLATED_MB) << 20
+
+
+def max_rows() -> int:
+    """Largest row count a Parquet or Excel file may declare (``$RECSYS_MAX_ROWS``)."""
+    return _env_limit(_MAX_ROWS_ENV, _DEFAULT_MAX_ROWS)
+
+
+def _inflate(stream: Any, name: str) -> bytes:
+    """Read a decompressing stream, refusing (not exhausting memory on) a decompression bomb."""
+    limit = max_inflated_bytes()
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise DataValidationError(
+            f"decompresses to more than {limit >> 20:,} MB (a decompression bomb, or a file too "
+            f"large for this tool; ${_INFLATED_MB_ENV} raises the limit)",
+            file=name, code="too_large",
+        )
+    return data
+
+
 def _ext(name: str) -> str:
     return pathlib.PurePath(name.lower()).suffix
 
@@ -147,7 +181,10 @@ def _read_gzip(data: bytes, name: str, depth: int) -> pd.DataFrame:
     if depth >= _MAX_NESTING:
         raise DataValidationError("too many nested archives", file=name, code="unsupported_format")
     try:
-        inner = gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            inner = _inflate(stream, name)
+    except DataValidationError:
+        raise
     except (OSError, EOFError, ValueError, zlib.error) as err:
         raise DataValidationError(f"corrupt gzip file: {err}", file=name, code="unreadable") from None
     stem = name[: -len(_ext(name))] if _ext(name) in (".gz", ".gzip") else name
@@ -176,7 +213,14 @@ def _read_zip(data: bytes, name: str, depth: int) -> pd.DataFrame:
                     f"a zip archive must hold exactly one data file; it holds {listed}",
                     file=name, code="unsupported_format",
                 )
-            inner = zf.read(members[0])
+            if members[0].file_size > max_inflated_bytes():
+                raise DataValidationError(
+                    f"its member {members[0].filename} claims {members[0].file_size:,} bytes, more than "
+                    f"{max_inflated_bytes() >> 20:,} MB (${_INFLATED_MB_ENV} raises the limit)",
+                    file=name, code="too_large",
+                )
+            with zf.open(members[0]) as stream:
+                inner = _inflate(stream, name)
     except DataValidationError:
         raise
     except Exception as err:  # zipfile raises a zoo of types on corrupt input
@@ -232,11 +276,30 @@ def _decode(data: bytes, encoding: str) -> tuple[str, str]:
         try:
             return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
+            japanese = _as_shift_jis(data)
+            if japanese is not None:
+                return japanese, "shift_jis"
             return data.decode("utf-8", errors="recsys-cp1252"), "cp1252"
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError:
         return data.decode(encoding, errors="replace"), f"{encoding} (with undecodable bytes)"
+
+
+_KANA = re.compile("[\u3041-\u30ff]")
+
+
+def _as_shift_jis(data: bytes) -> str | None:
+    """The text if ``data`` is valid Shift-JIS (cp932) holding kana, else None.
+
+    Latin-1/cp1252 text rarely decodes as cp932 at all, and never into kana (lead bytes 0x82/0x83
+    are control characters there), so this does not steal Western files.
+    """
+    try:
+        text = data.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    return text if _KANA.search(text) else None
 
 
 def _sample_text(data: bytes, encoding: str) -> str:
@@ -290,6 +353,12 @@ def sniff_delimiter(sample: str, name: str = "") -> str:
 
 
 def _clean_header(raw: list[str], name: str) -> list[str]:
+    if len(raw) > MAX_COLUMNS:
+        raise DataValidationError(
+            f"the file has {len(raw):,} columns; at most {MAX_COLUMNS:,} are supported: keep the "
+            "columns you need (customer, item, time, attributes) or check the delimiter",
+            file=name, row=1, code="too_many_columns",
+        )
     names = [str(c).strip() for c in raw]
     names = [c if c else f"column_{i + 1}" for i, c in enumerate(names)]
     dupes = [c for c, n in Counter(names).items() if n > 1]
@@ -395,7 +464,7 @@ def _python_csv(text: str, header: list[str], delimiter: str, name: str, first_r
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
         next(reader, None)
-        row = first_row - 1
+        row, rec = first_row - 1, None
         for rec in reader:
             row += 1
             if not rec or (len(rec) == 1 and not rec[0].strip()):
@@ -412,11 +481,26 @@ def _python_csv(text: str, header: list[str], delimiter: str, name: str, first_r
             for i in range(width):
                 value = rec[i] if i < len(rec) else None
                 columns[i].append(None if value is None or value in _MISSING_SET else value)
+        if rec and any("\n" in v or "\r" in v for v in rec) and _ends_inside_quotes(text, delimiter):
+            raise DataValidationError(
+                f"a quoted value that starts in row {row} is never closed (a missing '\"'?), so "
+                "the rest of the file would be read as one value",
+                file=name, row=row, code="unclosed_quote",
+            )
     except csv.Error as err:
         raise DataValidationError(f"cannot parse as CSV: {err}", file=name, code="unreadable") from None
     finally:
         csv.field_size_limit(old_limit)
     return pd.DataFrame({h: pd.array(col, dtype="str") for h, col in zip(header, columns)})
+
+
+def _ends_inside_quotes(text: str, delimiter: str) -> bool:
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as err:
+        return "unexpected end of data" in str(err)
+    return False
 
 
 # ----------------------------------------------------------------------------- parquet / excel
@@ -427,7 +511,11 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        meta = pq.ParquetFile(pa.BufferReader(data))
+        _check_parquet_schema(meta.schema_arrow, meta.metadata.num_rows, name)
+        table = meta.read()
+    except DataValidationError:
+        raise
     except Exception as err:  # corrupt footers raise OSError, ArrowInvalid, ...
         raise DataValidationError(f"cannot read this Parquet file: {err}", file=name, code="unreadable") from None
     header = _clean_header(list(table.column_names), name)
@@ -437,6 +525,35 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
         raise DataValidationError(f"cannot convert Parquet columns: {err}", file=name, code="unreadable") from None
     df.attrs.update(file=name, format="parquet", encoding=None, delimiter=None, first_data_row=2)
     return _finish(df, name)
+
+
+def _check_parquet_schema(schema: Any, n_rows: int, name: str) -> None:
+    """Refuse, before reading any data, a row count over the cap and nested column types."""
+    import pyarrow as pa
+
+    if n_rows > max_rows():
+        raise DataValidationError(
+            f"the file declares {n_rows:,} rows, more than the {max_rows():,} this tool reads "
+            f"(${_MAX_ROWS_ENV} raises the limit)", file=name, code="too_large",
+        )
+    _clean_header(list(schema.names), name)
+    for field in schema:
+        typ = field.type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        flat_list = (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and not _is_nested(typ.value_type)
+        if _is_nested(typ) and not flat_list:
+            raise DataValidationError(
+                f"nested type {typ}; only lists of plain values "
+                "(read as 'a|b|c') are supported: flatten it into plain columns first",
+                file=name, column=field.name, code="nested_column",
+            )
+
+
+def _is_nested(typ: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_nested(typ) or pa.types.is_union(typ)
 
 
 def arrow_to_strings(table: Any) -> pd.DataFrame:
@@ -488,7 +605,14 @@ def _read_excel(data: bytes, name: str) -> pd.DataFrame:
                 sheets = wb.worksheets
                 if not sheets:
                     raise DataValidationError("the workbook has no worksheet", file=name, code="empty_file")
-                rows = [[_cell_str(v) for v in row] for row in sheets[0].iter_rows(values_only=True)]
+                rows = []
+                for row in sheets[0].iter_rows(values_only=True):
+                    if len(rows) > max_rows():
+                        raise DataValidationError(
+                            f"the first sheet has more than {max_rows():,} rows "
+                            f"(${_MAX_ROWS_ENV} raises the limit)", file=name, code="too_large",
+                        )
+                    rows.append([_cell_str(v) for v in row])
                 others = [s.title for s in sheets[1:]]
             finally:
                 wb.close()
