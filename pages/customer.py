@@ -12,10 +12,10 @@ from recsys.explain.profile import customer_profile, find_customers, segment_col
 from recsys.explain.record import item_labels
 from recsys.explain.similar import likely_customers, similar_items
 from recsys.explain.whatif import history_items, scores_from_history
-from recsys.runs import list_runs, load_run
+from recsys.runs import load_run
 from recsys.workspace import Workspace
 from ui import explain_charts as charts
-from ui import state
+from ui.guards import require_dataset, require_runs
 from ui.shell import ensure_shell
 from ui.workspace import workspace
 
@@ -25,14 +25,8 @@ ANY = "(any)"
 
 st.title("Customer")
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
-runs = list_runs(ws, dataset=dataset)
-if runs.empty:
-    st.info("No run for this dataset yet: train a model on the Train page.")
-    st.stop()
+dataset = require_dataset(ws)
+runs = require_runs(ws, dataset)
 root = str(ws.root)
 
 

@@ -8,11 +8,10 @@ from recsys.fairness.exposure import available_item_groupings
 from recsys.fairness.groups import available_groupings
 from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, METHODS, METRIC_HELP, build_report,
                                     report_html, run_inputs, sweep, tables_zip)
-from recsys.runs import list_runs
 from recsys.workspace import Workspace
 from recsys.fairness import charts
+from ui.guards import require_dataset, require_runs
 from ui.shell import ensure_shell
-from ui import state
 from ui.workspace import workspace
 
 ensure_shell()
@@ -24,15 +23,9 @@ METHOD_LABELS = {"calibrated": "Calibrated (Steck 2018): match each customer's c
 
 st.title("Fairness")
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
-runs = list_runs(ws, dataset=dataset)
-runs = runs[runs["split"] != "none"]
-if runs.empty:
-    st.info("No run with a held-out split for this dataset yet: train a model on the Train page.")
-    st.stop()
+dataset = require_dataset(ws)
+runs = require_runs(ws, dataset, held_out=True,
+                    missing="No run with a held-out split for this dataset yet: train a model on the Train page.")
 
 
 @st.cache_resource(max_entries=2, ttl=3600, show_spinner="Recommending to the held-out customers...")

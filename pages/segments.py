@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from recsys.runs import list_runs, load_run
+from recsys.runs import load_run
 from recsys.segments import views
 from recsys.segments.formats import CONTACT_COLUMNS, FORMATS, TABLE_FORMATS
 from recsys.segments.lists import RERANK_METHODS, ListOptions, customer_lists
@@ -15,6 +15,7 @@ from recsys.segments.store import (build_segment, export_lists, export_segment, 
 from recsys.workspace import Workspace
 from ui import segment_charts as charts
 from ui import state
+from ui.guards import require_dataset, require_runs
 from ui.shell import ensure_shell
 from ui.workspace import workspace
 
@@ -24,14 +25,8 @@ SEGMENT_KEY, EXPORT_KEY, LISTS_KEY = "segments_segment_id", "segments_export_id"
 
 st.title("Segments")
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
-runs = list_runs(ws, dataset=dataset)
-if runs.empty:
-    st.info("No trained run for this dataset yet: train a model on the Train page.")
-    st.stop()
+dataset = require_dataset(ws)
+runs = require_runs(ws, dataset)
 root = str(ws.root)
 fingerprint = ws.dataset_info(dataset).fingerprint  # in cache keys: new data, new audiences
 
