@@ -42,7 +42,7 @@ def fit(key, data, **params):
 
 
 def test_user_cold_split_holds_out_whole_customers(data):
-    split = user_cold_split(data, 0.25, seed=0)
+    split = user_cold_split(data, test_fraction=0.25, seed=0)
     train_users = set(split.train.frame["user_idx"])
     test_users = set(split.test.frame["user_idx"])
     assert not train_users & test_users and len(test_users) == 100
@@ -50,7 +50,7 @@ def test_user_cold_split_holds_out_whole_customers(data):
 
 
 def test_attributes_beat_popularity_for_new_customers(data):
-    split = user_cold_split(data, 0.25, seed=0)
+    split = user_cold_split(data, test_fraction=0.25, seed=0)
     pop = evaluate_cold(model_scorer(fit("popularity", split.train)), split).summary["ndcg@10"]
     attrs = evaluate_cold(lambda u: attribute_scores(split.train, u, ["segment", "noise"],
                                                      {"segment": 1.0, "noise": 0.2}), split).summary["ndcg@10"]
@@ -59,7 +59,7 @@ def test_attributes_beat_popularity_for_new_customers(data):
 
 
 def test_item_cold_content_beats_popularity(data):
-    split = item_cold_split(data, 0.2, seed=0)
+    split = item_cold_split(data, test_fraction=0.2, seed=0)
     cold = cold_items(split)
     assert len(cold) == 20 and not np.isin(cold, split.train.frame["item_idx"]).any()
     pop = evaluate_cold(model_scorer(fit("popularity", split.train)), split).summary["ndcg@10"]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from recsys.data.dataset import Dataset
-from recsys.evaluation.splits import (PROTOCOLS, Split, leave_last_out, make_split, random_holdout,
-                                      recbole_split_sizes, temporal_split)
+from recsys.evaluation.splits import (PROTOCOLS, Split, item_cold_split, leave_last_out, make_split,
+                                      random_holdout, recbole_split_sizes, temporal_split, user_cold_split)
 
 
 def event_log(seed: int = 0, n: int = 1500, with_time: bool = True) -> Dataset:
@@ -222,7 +222,7 @@ def test_time_protocols_refuse_data_without_timestamps(protocol):
 def test_unknown_protocol_is_named():
     with pytest.raises(ValueError, match="unknown split protocol 'kfold'.*leave_last_out"):
         make_split(event_log(), "kfold")
-    assert set(PROTOCOLS) == {"leave_last_out", "temporal", "random"}
+    assert set(PROTOCOLS) == {"leave_last_out", "temporal", "random", "user_cold", "item_cold"}
 
 
 def test_split_parts_must_share_id_maps():
@@ -235,3 +235,82 @@ def test_valid_target_needs_a_valid_part():
     split = random_holdout(event_log(), test_fraction=0.2)
     with pytest.raises(ValueError, match="no validation"):
         split.relevant("valid")
+
+
+# ----- cold start ------------------------------------------------------------
+
+def five_customers() -> Dataset:
+    t = 1_700_000_000
+    return Dataset.from_tables(pd.DataFrame({
+        "user_id": ["u1", "u1", "u1", "u2", "u2", "u3", "u3", "u3", "u4", "u5"],
+        "item_id": ["A", "B", "A", "B", "C", "C", "D", "A", "D", "E"],
+        "timestamp": [t + 1, t + 2, t + 3, t + 1, t + 2, t + 1, t + 2, t + 3, t + 1, t + 5]}))
+
+
+def raw_events(data: Dataset, part: Dataset) -> list[tuple[str, str, int]]:
+    f = part.frame
+    return sorted(zip(data.users.to_raw(f["user_idx"]), data.items.to_raw(f["item_idx"]),
+                      (f["timestamp"] - 1_700_000_000).tolist()))
+
+
+def test_user_cold_by_hand():
+    data = five_customers()
+    # seed 1 draws positions 1 and 2 of the 5 customers with events: u2 and u3 (np.random.default_rng(1))
+    split = make_split(data, "user_cold", test_fraction=0.4, seed=1)
+    assert raw_events(data, split.test) == [("u2", "B", 1), ("u2", "C", 2), ("u3", "A", 3), ("u3", "C", 1),
+                                            ("u3", "D", 2)]
+    assert raw_events(data, split.train) == [("u1", "A", 1), ("u1", "A", 3), ("u1", "B", 2), ("u4", "D", 1),
+                                             ("u5", "E", 5)]
+    assert data.users.to_raw(split.eval_users()).tolist() == ["u2", "u3"]
+    assert split.params["n_cold_users"] == 2 and split.candidates is None and split.fit_data() is split.train
+    # no leakage: the held-out customers have no train event at all
+    assert not set(split.train.frame["user_idx"]) & set(split.test.frame["user_idx"])
+
+
+def test_user_cold_onboarding_reveals_the_first_items():
+    data = five_customers()
+    split = user_cold_split(data, test_fraction=0.4, seed=1, onboarding=1)
+    # u2's first item (B at t+1) and u3's (C at t+1) are the onboarding picks: in train, not relevant
+    assert raw_events(data, split.test) == [("u2", "C", 2), ("u3", "A", 3), ("u3", "D", 2)]
+    assert ("u2", "B", 1) in raw_events(data, split.train) and ("u3", "C", 1) in raw_events(data, split.train)
+    relevant = split.relevant()
+    assert sorted(zip(data.users.to_raw(relevant.nonzero()[0]), data.items.to_raw(relevant.nonzero()[1]))) == \
+        [("u2", "C"), ("u3", "A"), ("u3", "D")]
+    assert split.train.n_events + split.test.n_events == data.n_events
+
+
+def test_item_cold_by_hand():
+    data = five_customers()
+    # seed 0 draws positions 3 and 4 of the 5 items with events: D and E
+    split = make_split(data, "item_cold", test_fraction=0.4, seed=0)
+    assert data.items.to_raw(split.candidates).tolist() == ["D", "E"]
+    # u3 has train history (C, A); u4 (only D) and u5 (only E) are cold customers too: dropped, counted
+    assert raw_events(data, split.test) == [("u3", "D", 2)]
+    assert split.params["n_cold_test_users"] == 2 and split.params["n_cold_test_events"] == 2
+    assert not set(split.train.frame["item_idx"]) & {3, 4}  # no event on a held-out item in train
+    assert data.users.to_raw(split.eval_users()).tolist() == ["u3"]
+
+
+@pytest.mark.parametrize("maker", [user_cold_split, item_cold_split])
+def test_cold_splits_are_seeded_and_refuse_bad_shares(maker):
+    data = event_log()
+    a, b, c = maker(data, seed=3), maker(data, seed=3), maker(data, seed=4)
+    assert pairs(a.test) == pairs(b.test) and pairs(a.test) != pairs(c.test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        maker(data, test_fraction=1.0)
+
+
+def test_item_cold_evaluation_ranks_only_the_held_out_items():
+    from recsys.evaluation.evaluate import evaluate_model
+    from recsys.models.registry import create
+
+    data = event_log()
+    split = item_cold_split(data, test_fraction=0.25, seed=0)
+    model = create("popularity").fit(split.fit_data())
+    recs = model.recommend(split.eval_users(), 5, exclude_seen=False, exclude=split.seen_for(),
+                           candidates=split.candidates)
+    assert set(recs.item_idx) <= set(split.candidates)
+    result = evaluate_model(model, split, ks=(5,))
+    assert result.summary["n_users"] == len(split.eval_users()) > 0
+    # popularity has nothing to go on among items without train events: every candidate scores the same
+    assert np.ptp(model.score([0], split.candidates)) == 0

@@ -1,12 +1,13 @@
-"""Cold start: new customers from attributes or onboarding picks; cold-start evaluation protocols.
+"""Cold start: new customers from attributes or onboarding picks; cold-start evaluation.
 
 Attributes: a new customer gets what customers with the same attribute values
 engage with (each attribute's item shares, weighted). Onboarding: a few picked
 items are scored through whatever the model offers (content ``score_history``,
 item-item similarity, ALS fold-in, MultVAE fold-in, sequence scoring).
-Protocols: ``user_cold_split`` holds out whole customers, ``item_cold_split``
-whole items; ``evaluate_cold`` ranks accordingly (item-cold: among the held-out
-items only, which popularity cannot order since they have no events).
+Evaluation: the ``user_cold`` and ``item_cold`` protocols live with the other
+splits (``recsys.evaluation.splits``); ``compare_cold_start`` ranks stored runs
+on them next to the references that can serve the cold side: Popularity (the
+baseline), the attribute scorer here for customers, ContentTFIDF for items.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
-from recsys.evaluation.evaluate import EvaluationResult, evaluate_recommendations
-from recsys.evaluation.splits import Split
+from recsys.evaluation.evaluate import EvaluationResult, evaluate_model, evaluate_recommendations
+from recsys.evaluation.report import CURVE_KS, RunComparison, comparison_of
+from recsys.evaluation.splits import Split, item_cold_split, user_cold_split  # noqa: F401 (re-exported)
 from recsys.models.base import Recommender
+from recsys.models.features import USER_SKIP
+
+POPULARITY_LABEL = "Popularity (baseline)"
+ATTRIBUTES_LABEL = "Attributes (what similar customers engage with)"
+CONTENT_LABEL = "Content TF-IDF reference (item text and labels)"
+# An attribute with more distinct values than this is an identifier or a date, not a segment.
+MAX_ATTRIBUTE_VALUES = 50
 
 
 def attribute_scores(train: Dataset, users: np.ndarray, columns: Sequence[str],
@@ -68,49 +77,34 @@ def onboarding_scores(model: Recommender, picks: Sequence[int]) -> np.ndarray:
     raise ValueError(f"{type(model).__name__} cannot score an onboarding pick")
 
 
-def user_cold_split(data: Dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Hold out every event of a random ``test_fraction`` of active customers."""
-    rng = np.random.default_rng(seed)
-    active = data.active_users()
-    n_test = max(1, int(round(test_fraction * len(active))))
-    cold = np.zeros(data.n_users, bool)
-    cold[rng.choice(active, n_test, replace=False)] = True
-    in_test = cold[data.frame["user_idx"].to_numpy()]
-    return Split(data.subset(~in_test), data.subset(in_test), None, "user_cold",
-                 {"test_fraction": test_fraction, "seed": seed, "n_cold_users": int(n_test)})
-
-
-def item_cold_split(data: Dataset, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Hold out every event on a random ``test_fraction`` of items with events."""
-    rng = np.random.default_rng(seed)
-    active = np.flatnonzero(np.bincount(data.frame["item_idx"].to_numpy(), minlength=data.n_items))
-    n_test = max(1, int(round(test_fraction * len(active))))
-    cold = np.zeros(data.n_items, bool)
-    cold[rng.choice(active, n_test, replace=False)] = True
-    in_test = cold[data.frame["item_idx"].to_numpy()]
-    return Split(data.subset(~in_test), data.subset(in_test), None, "item_cold",
-                 {"test_fraction": test_fraction, "seed": seed, "n_cold_items": int(n_test)})
+def attribute_columns(users: pd.DataFrame | None) -> list[str]:
+    """Customer columns usable as segments: few distinct values, never ids or personal data."""
+    if users is None:
+        return []
+    return [c for c in users.columns
+            if c.lower() not in USER_SKIP and 1 < users[c].nunique(dropna=True) <= MAX_ATTRIBUTE_VALUES]
 
 
 def cold_items(split: Split) -> np.ndarray:
     """Items of the test part without any train event."""
+    if split.candidates is not None:
+        return np.asarray(split.candidates)
     train_items = np.bincount(split.train.frame["item_idx"].to_numpy(), minlength=split.train.n_items) > 0
     return np.flatnonzero(~train_items & (np.bincount(split.test.frame["item_idx"].to_numpy(),
                                                       minlength=split.train.n_items) > 0))
 
 
-def evaluate_cold(score: Callable[[np.ndarray], np.ndarray], split: Split, *, k: int = 10,
+def evaluate_cold(score: Callable[[np.ndarray], np.ndarray], split: Split, *, ks: Sequence[int] = (10,),
                   max_users: int | None = None, seed: int = 0) -> EvaluationResult:
-    """Metrics@k of ``score(users) -> (len(users), n_items)`` on a cold-start split.
+    """Metrics at ``ks`` of ``score(users) -> (len(users), n_items)`` on a split, ranked like ``evaluate_model``.
 
-    ``user_cold``: the held-out customers, all items ranked (nothing is seen).
-    ``item_cold``: customers with a train history and a held-out item, ranked
-    among the held-out items only, their own train items excluded.
+    Every evaluated customer's list excludes their train items and, on an item-cold
+    split, holds only its held-out items (``split.candidates``).
     """
     users = split.eval_users()
     if max_users is not None and len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-    candidates = cold_items(split) if split.protocol == "item_cold" else None
+    k = max(ks)
     seen = split.seen_for("test")
     ranked = np.full((len(users), k), -1, np.int64)
     for s in range(0, len(users), 512):
@@ -118,17 +112,51 @@ def evaluate_cold(score: Callable[[np.ndarray], np.ndarray], split: Split, *, k:
         scores = np.asarray(score(part), np.float32).copy()
         r, c = seen[part].nonzero()
         scores[r, c] = -np.inf
-        if candidates is not None:
+        if split.candidates is not None:
             allowed = np.zeros(scores.shape[1], bool)
-            allowed[candidates] = True
+            allowed[split.candidates] = True
             scores[:, ~allowed] = -np.inf
         kk = min(k, scores.shape[1])
         top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
         top[~np.isfinite(np.take_along_axis(scores, top, 1))] = -1
         ranked[s:s + 512, :kk] = top
-    return evaluate_recommendations(ranked, users, split, ks=(k,))
+    return evaluate_recommendations(ranked, users, split, ks=ks)
 
 
 def model_scorer(model: Recommender) -> Callable[[np.ndarray], np.ndarray]:
     """``model.score`` as a scorer for ``evaluate_cold``."""
     return lambda users: model.score(users)
+
+
+def reference_results(split: Split, *, ks: Sequence[int] = CURVE_KS) -> dict[str, EvaluationResult]:
+    """The references of a cold-start split: Popularity, plus attributes (user-cold) or ContentTFIDF (item-cold).
+
+    Each is fitted on ``split.fit_data()`` here; a reference the data cannot support
+    (no customer attributes, no item text) is left out.
+    """
+    from recsys.models.content_tfidf import ContentTFIDF
+    from recsys.models.popularity import Popularity
+
+    train = split.fit_data()
+    out = {POPULARITY_LABEL: evaluate_model(Popularity().fit(train), split, ks=ks)}
+    columns = attribute_columns(train.user_features)
+    if split.protocol == "user_cold" and columns:
+        out[ATTRIBUTES_LABEL] = evaluate_cold(lambda users: attribute_scores(train, users, columns), split, ks=ks)
+    if split.protocol == "item_cold" and train.item_features is not None:
+        try:
+            out[CONTENT_LABEL] = evaluate_model(ContentTFIDF().fit(train), split, ks=ks)
+        except ValueError:  # no text or labels to build a vocabulary from
+            pass
+    return out
+
+
+def compare_cold_start(split: Split, models: Mapping[str, Recommender] | None = None, *, metric: str = "ndcg",
+                       k: int = 10, ks: Sequence[int] = CURVE_KS, n_boot: int = 1000) -> RunComparison:
+    """Leaderboard of ``models`` (label -> model fitted on ``split.fit_data()``) and the references."""
+    if split.protocol not in ("user_cold", "item_cold"):
+        raise ValueError(f"compare_cold_start needs a user_cold or item_cold split, not {split.protocol!r}")
+    ks = tuple(sorted(set(ks) | {k}))
+    results = reference_results(split, ks=ks)
+    for label, model in (models or {}).items():
+        results[label] = evaluate_model(model, split, ks=ks)
+    return comparison_of({label: label for label in results}, results, metric=metric, k=k, ks=ks, n_boot=n_boot)

@@ -231,7 +231,8 @@ def evaluate_model(model: "Recommender", split: Split, *, ks: Sequence[int] = (1
                    item_embeddings: np.ndarray | None = None) -> EvaluationResult:
     """Recommend top ``max(ks)`` to every evaluated user and score the lists.
 
-    Candidates are all items except ``split.seen_for(on)`` (train + valid for
+    Candidates are all items (or ``split.candidates``: the held-out items of an
+    item-cold split) except ``split.seen_for(on)`` (train + valid for
     test, train for valid), whatever the model was fit on; users are scored in
     batches of ``batch_size``. Raises if the model's history contains the
     held-out items (it was fit on them).
@@ -240,7 +241,8 @@ def evaluate_model(model: "Recommender", split: Split, *, ks: Sequence[int] = (1
     _check_no_leak(model, relevance, on)
     users = np.flatnonzero(np.diff(relevance.indptr) > 0)
     kmax = max(int(k) for k in ks)
-    recs = model.recommend(users, kmax, exclude_seen=False, exclude=split.seen_for(on), batch_size=batch_size)
+    recs = model.recommend(users, kmax, exclude_seen=False, exclude=split.seen_for(on), batch_size=batch_size,
+                           candidates=split.candidates)
     ranked = recommendations_matrix(recs, users, kmax)
     return evaluate_recommendations(ranked, users, split, ks=ks, on=on, item_popularity=item_popularity,
                                     item_categories=item_categories, item_embeddings=item_embeddings)

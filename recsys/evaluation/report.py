@@ -61,6 +61,12 @@ def compare_stored_runs(workspace, run_ids: Sequence[str], *, metric: str = "ndc
         loaded = load_run(workspace, record.id, with_split=split is None)
         split = split or loaded.split
         results[labels[record.id]] = evaluate_model(loaded.model, split, ks=ks)
+    return comparison_of(labels, results, metric=metric, k=k, ks=ks, n_boot=n_boot)
+
+
+def comparison_of(labels: dict[str, str], results: dict[str, EvaluationResult], *, metric: str, k: int,
+                  ks: Sequence[int], n_boot: int = 1000) -> RunComparison:
+    """Leaderboard, curves and trade-offs of evaluations (label -> result at ``ks``) on one split."""
     board = leaderboard(results, f"{metric}@{k}", n_boot=n_boot)
     curves = pd.DataFrame([
         {"run": label, "metric": name, "k": kk, "value": result.summary.get(f"{name}@{kk}")}

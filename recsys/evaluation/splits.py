@@ -4,6 +4,10 @@ Every split keeps the dataset's id maps, so a model fit on ``train`` scores the
 items of ``test`` without remapping. Relevance is by item: a user's relevant
 test items are the test items that are not in the user's train (+ valid)
 history; users left with none are not evaluated.
+
+Two cold-start protocols hold out whole customers (``user_cold``) or whole items
+(``item_cold``); an item-cold split also restricts the ranking to its held-out
+items (``Split.candidates``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.dataset import Dataset
 from recsys.evaluation.metrics import unique_int
 
-PROTOCOLS = ("leave_last_out", "temporal", "random")
+PROTOCOLS = ("leave_last_out", "temporal", "random", "user_cold", "item_cold")
+COLD_PROTOCOLS = ("user_cold", "item_cold")
 TIME_PROTOCOLS = ("leave_last_out", "temporal")
 
 
@@ -38,6 +44,9 @@ class Split:
         The maker's arguments plus counts (held-out users, cold users dropped...).
     refit_with_valid : bool
         Whether the final model is fit on train + valid (``fit_data``).
+    candidates : ndarray or None
+        Item indices every list is ranked among (None: the whole catalog); the
+        item-cold protocol ranks its held-out items only.
     """
 
     train: Dataset
@@ -46,6 +55,7 @@ class Split:
     protocol: str
     params: dict
     refit_with_valid: bool = True
+    candidates: np.ndarray | None = None
 
     def __post_init__(self):
         for part in (self.test, self.valid):
@@ -333,10 +343,98 @@ def random_holdout(data: Dataset, *, test_fraction: float = 0.2, valid_fraction:
     return split
 
 
+# ----- cold start ------------------------------------------------------------
+
+def _seeded_share(candidates: np.ndarray, fraction: float, seed: int, what: str) -> np.ndarray:
+    """A seeded random ``fraction`` of ``candidates`` (at least one, never all), sorted."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("test_fraction must be in (0, 1)")
+    if len(candidates) < 2:
+        raise ValueError(f"need at least two {what} with events to hold some out")
+    n = min(len(candidates) - 1, max(1, int(round(fraction * len(candidates)))))
+    return np.sort(np.random.default_rng(seed).choice(candidates, n, replace=False))
+
+
+def user_cold_split(data: Dataset, *, test_fraction: float = 0.2, seed: int = 0, onboarding: int = 0) -> Split:
+    """Hold out a seeded random share of the customers with events, entirely.
+
+    The held-out customers' events are the test set; a model fit on ``train`` knows
+    them only by their attributes (the customers table stays whole). With
+    ``onboarding = n > 0`` each held-out customer's first ``n`` distinct items (in
+    time order; their events on them) stay in train, as if picked at sign-up; those
+    items are then seen, not relevant, and a customer with no other item is not
+    evaluated.
+
+    Parameters
+    ----------
+    test_fraction : float in (0, 1)
+        Share of the customers with events to hold out.
+    seed : int
+        Seed of the draw; the split is a function of (data, test_fraction, seed, onboarding).
+    onboarding : int >= 0
+        Items per held-out customer revealed in train (0: attributes only).
+    """
+    if int(onboarding) < 0:
+        raise ValueError("onboarding must be 0 or more items")
+    f = data.frame
+    users, items = f["user_idx"].to_numpy(), f["item_idx"].to_numpy()
+    held = _seeded_share(np.flatnonzero(np.bincount(users, minlength=data.n_users)), test_fraction, seed,
+                         "customers")
+    in_test = _member(users, held)
+    revealed = np.zeros(len(f), bool)
+    if onboarding:
+        rows = np.flatnonzero(in_test)  # frame order is time order
+        keys = _keys(data, users[rows], items[rows])
+        _, first = np.unique(keys, return_index=True)  # each (customer, item) pair's first event
+        first = np.sort(first)
+        rank = pd.Series(users[rows][first]).groupby(users[rows][first]).cumcount().to_numpy()
+        picked = keys[first][rank < int(onboarding)]
+        revealed[rows] = _member(keys, picked)
+    params = {"test_fraction": test_fraction, "seed": seed, "onboarding": int(onboarding),
+              "n_cold_users": int(len(held))}
+    split = Split(data.subset(~in_test | revealed), data.subset(in_test & ~revealed), None, "user_cold", params,
+                  False)
+    params["n_test_users"] = len(split.eval_users("test"))
+    return split
+
+
+def item_cold_split(data: Dataset, *, test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """Hold out a seeded random share of the items with events, entirely.
+
+    Every event on a held-out item leaves train. Test keeps those events of
+    customers with train history (the others are dropped and counted: they are
+    cold too). Lists are ranked among the held-out items only (``candidates``):
+    over the whole catalog every warm item carries collaborative signal that no
+    cold item has, so a model's score would mostly say how far it lifts unknown
+    items, not whether it can tell which new item a customer wants; among cold
+    items popularity has nothing to go on and is the chance-level baseline.
+
+    Parameters
+    ----------
+    test_fraction : float in (0, 1)
+        Share of the items with events to hold out.
+    seed : int
+        Seed of the draw.
+    """
+    f = data.frame
+    users, items = f["user_idx"].to_numpy(), f["item_idx"].to_numpy()
+    held = _seeded_share(np.flatnonzero(np.bincount(items, minlength=data.n_items)), test_fraction, seed, "items")
+    on_cold = _member(items, held)
+    test_mask, n_cold_u, n_cold_e = _warm_part(data, on_cold, ~on_cold)
+    params = {"test_fraction": test_fraction, "seed": seed, "n_cold_items": int(len(held)),
+              "n_cold_test_users": n_cold_u, "n_cold_test_events": n_cold_e}
+    split = Split(data.subset(~on_cold), data.subset(test_mask), None, "item_cold", params, False,
+                  candidates=held)
+    params["n_test_users"] = len(split.eval_users("test"))
+    return split
+
+
 _MAKERS: dict[str, Callable[..., Split]] = {
     "leave_last_out": leave_last_out,
     "temporal": temporal_split,
     "random": random_holdout,
+    "user_cold": user_cold_split,
+    "item_cold": item_cold_split,
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from recsys.data.dataset import Dataset
+from recsys.evaluation.splits import PROTOCOLS
 from recsys.models.base import Recommender
 from recsys.models.registry import availability, get_spec
 from recsys.training.device import describe_device, resolve_device
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from recsys.evaluation.splits import Split
 
 NO_SPLIT = "none"
-SPLIT_CHOICES = ("leave_last_out", "temporal", "random", NO_SPLIT)
+SPLIT_CHOICES = (*PROTOCOLS, NO_SPLIT)
 DEFAULT_KS = (10, 20)
 
 
