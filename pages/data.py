@@ -14,7 +14,7 @@ from ui.shell import ensure_shell
 from ui import charts, state
 from ui.mapping_form import mapping_form
 from ui.report import render_report
-from ui.uploads import read_path, read_uploaded, validate
+from ui.uploads import read_path, read_upload, validate
 from ui.workspace import dataset_profile, workspace
 
 ensure_shell()
@@ -75,7 +75,7 @@ def raw_tables_from_upload() -> tuple[dict, dict, str]:
         if upload is None:
             continue
         try:
-            raw[table] = read_uploaded(upload.name, upload.getvalue())
+            raw[table] = read_upload(upload)
             files[table] = upload.name
         except DataValidationError as err:
             st.error(f"{label}: {err}")

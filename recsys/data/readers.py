@@ -44,7 +44,7 @@ _MAX_NESTING = 3
 # Hostile-input guards; the environment variables raise them for unusual, trusted files.
 MAX_COLUMNS = 1_000
 _INFLATED_MB_ENV, _MAX_ROWS_ENV = "RECSYS_MAX_INFLATED_MB", "RECSYS_MAX_ROWS"
-_DEFAULT_INFLATED_MB, _DEFAULT_MAX_ROWS = 4096, 200_000_000
+_DEFAULT_INFLATED_MB, _DEFAULT_MAX_ROWS = 2048, 200_000_000
 
 _BINARY_MAGIC = {
     b"\xd0\xcf\x11\xe0": "a legacy Excel .xls (or other OLE) file; save it as .xlsx or CSV",
@@ -147,15 +147,20 @@ def max_rows() -> int:
 
 def _inflate(stream: Any, name: str) -> bytes:
     """Read a decompressing stream, refusing (not exhausting memory on) a decompression bomb."""
-    limit = max_inflated_bytes()
-    data = stream.read(limit + 1)
-    if len(data) > limit:
+    limit, size, parts = max_inflated_bytes(), 0, []
+    while size <= limit:  # in chunks: one read(limit) would reserve the whole limit up front
+        part = stream.read(min(1 << 24, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
         raise DataValidationError(
             f"decompresses to more than {limit >> 20:,} MB (a decompression bomb, or a file too "
             f"large for this tool; ${_INFLATED_MB_ENV} raises the limit)",
             file=name, code="too_large",
         )
-    return data
+    return b"".join(parts)
 
 
 def _ext(name: str) -> str:
@@ -302,8 +307,8 @@ def _as_shift_jis(data: bytes) -> str | None:
     return text if _KANA.search(text) else None
 
 
-def _sample_text(data: bytes, encoding: str) -> str:
-    chunk = data[:_SNIFF_BYTES]
+def _sample_text(data: bytes, encoding: str, size: int = _SNIFF_BYTES) -> str:
+    chunk = data[:size]
     if encoding == "utf-8":
         return chunk.decode("utf-8", errors="recsys-cp1252")
     return codecs.getincrementaldecoder(encoding)(errors="replace").decode(chunk)
@@ -387,8 +392,10 @@ def _read_text(data: bytes, name: str) -> pd.DataFrame:
     else:
         text = None
     utf8, blank = _leading_blank_lines(utf8)
+    # The sample holds at least the whole header line, however wide.
+    size = max(_SNIFF_BYTES, utf8.find(b"\n", 0, 1 << 26) + 1)
     sample = _complete_lines(
-        _sample_text(utf8, "utf-8").lstrip("\ufeff"), truncated=len(utf8) > _SNIFF_BYTES
+        _sample_text(utf8, "utf-8", size).lstrip("\ufeff"), truncated=len(utf8) > size
     )
     delimiter = sniff_delimiter(sample, name)
     recs = _records(sample, delimiter, limit=2)

@@ -1,0 +1,1 @@
+"""Hostile input corpus and its CLI/UI tests."""
