@@ -43,9 +43,9 @@ class FoldInSettings:
     """How hard the customers' rows are re-fitted: Adam ``steps`` at ``learning_rate``,
     ``n_negatives`` uniform negatives per history item and step, seeded sampling."""
 
-    steps: int = 60
-    learning_rate: float = 0.05
-    n_negatives: int = 8
+    steps: int = 30
+    learning_rate: float = 0.1
+    n_negatives: int = 4
     seed: int = 0
 
 
@@ -92,29 +92,42 @@ def _fit_rows(side: "_UserSide", history: sp.csr_matrix, users: np.ndarray,
     device = side.device
     local = np.repeat(np.arange(len(users)), np.diff(rows.indptr))
     pos_users = torch.as_tensor(users[local], device=device)
+    pos_local = torch.as_tensor(local, device=device)
     pos_items = torch.as_tensor(rows.indices.astype(np.int64), device=device)
     seen = torch.as_tensor(np.sort(users[local] * history.shape[1] + rows.indices), device=device)
-    params = side.parameters()
-    optimizer = torch.optim.Adam(params, lr=float(settings.learning_rate))
+    k, n_items = int(settings.n_negatives) * side.negatives_factor, history.shape[1]
     gen = torch.Generator(device=device).manual_seed(int(settings.seed))
-    k, n_items = int(settings.n_negatives), history.shape[1]
     losses = []
-    for _ in range(int(settings.steps)):
-        negatives = torch.randint(n_items, (len(pos_items), k), generator=gen, device=device)
-        for _ in range(_RESAMPLE_ROUNDS):  # redraw negatives the customer has touched
-            bad = _is_seen(seen, pos_users[:, None] * n_items + negatives)
-            if not bool(bad.any()):
-                break
-            negatives[bad] = torch.randint(n_items, (int(bad.sum()),), generator=gen, device=device)
-        items = torch.cat([pos_items[:, None], negatives], 1)
-        logits = side.logits(pos_users, items).float()
-        weight = (~_is_seen(seen, pos_users[:, None] * n_items + negatives)).float()
-        loss = _loss(logits, weight, side.loss)
-        grads = torch.autograd.grad(loss, params)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    # Only the customers' rows are trained: each table is swapped for a small one of those rows
+    # (Adam over whole tables would cost O(customers x dim) per step, whatever the update).
+    tables, index = side.tables(), torch.as_tensor(side.row_index(users), device=device)
+    full = [t.weight for t in tables]
+    small = [torch.nn.Parameter(w.detach()[index].clone()) for w in full]
+    for table, weight in zip(tables, small):
+        table.weight = weight
+    try:
+        optimizer = torch.optim.Adam(small, lr=float(settings.learning_rate))
+        for _ in range(int(settings.steps)):
+            negatives = torch.randint(n_items, (len(pos_items), k), generator=gen, device=device)
+            for _ in range(_RESAMPLE_ROUNDS):  # redraw negatives the customer has touched
+                bad = _is_seen(seen, pos_users[:, None] * n_items + negatives)
+                if not bool(bad.any()):
+                    break
+                negatives[bad] = torch.randint(n_items, (int(bad.sum()),), generator=gen, device=device)
+            items = torch.cat([pos_items[:, None], negatives], 1)
+            logits = side.logits(pos_users, pos_local, items).float()
+            weight = (~_is_seen(seen, pos_users[:, None] * n_items + negatives)).float()
+            loss = _loss(logits, weight, side.loss)
+            grads = torch.autograd.grad(loss, small)
+            for p, g in zip(small, grads):
+                p.grad = g
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    finally:
+        with torch.no_grad():
+            for table, whole, rows_ in zip(tables, full, small):
+                whole[index] = rows_.detach()
+                table.weight = whole
     return losses
 
 
@@ -158,15 +171,21 @@ class _UserSide:
 
     table_names: tuple[str, ...] = ()
     loss = "bce"
+    negatives_factor = 1  # negatives per history item = this x settings.n_negatives
 
     def __init__(self, model, n_users: int, user_features):
         self.model, self.device = model, model.device_
 
-    def parameters(self) -> list[torch.nn.Parameter]:
+    def tables(self) -> list[torch.nn.Embedding]:
+        """The embedding tables holding the customers' rows."""
         raise NotImplementedError
 
-    def logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(n, m) scores of ``users`` (n,) against their ``items`` (n, m)."""
+    def row_index(self, users: np.ndarray) -> np.ndarray:
+        """Rows of the tables to train; while training, the tables hold these rows only."""
+        return users
+
+    def logits(self, users: torch.Tensor, local: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(n, m) scores of ``users`` (n,; ``local``: their rows in the swapped tables) against ``items`` (n, m)."""
         raise NotImplementedError
 
 
@@ -183,13 +202,13 @@ class _NeuMFSide(_UserSide):
             emb.num_embeddings = n_users
         net.n_users = n_users
 
-    def parameters(self):
+    def tables(self):
         net = self.model.network_
-        return [net.user_gmf.weight, net.user_mlp.weight]
+        return [net.user_gmf, net.user_mlp]
 
-    def logits(self, users, items):
+    def logits(self, users, local, items):
         n, m = items.shape
-        return self.model.network_(users[:, None].expand(n, m).reshape(-1), items.reshape(-1)).reshape(n, m)
+        return self.model.network_(local[:, None].expand(n, m).reshape(-1), items.reshape(-1)).reshape(n, m)
 
 
 class _ContentNeuralSide(_UserSide):
@@ -202,13 +221,16 @@ class _ContentNeuralSide(_UserSide):
         emb.num_embeddings = n_users
         model._shape = dict(model._shape, n_users=n_users)
         self.loss = model.loss  # "softmax" or "bpr", as in training
+        # A sampled softmax needs more negatives than a pairwise loss (training shares 256 per batch);
+        # a dot product against cached item vectors keeps them cheap.
+        self.negatives_factor = 4 if self.loss == "softmax" else 1
 
-    def parameters(self):
-        return [self.model.network_.user_embedding.weight]
+    def tables(self):
+        return [self.model.network_.user_embedding]
 
-    def logits(self, users, items):
+    def logits(self, users, local, items):
         item_matrix = self.model._item_cache  # fixed: items come from content
-        return (self.model.network_.user_embedding(users)[:, None, :] * item_matrix[items]).sum(-1)
+        return (self.model.network_.user_embedding(local)[:, None, :] * item_matrix[items]).sum(-1)
 
 
 class _HybridSide(_UserSide):
@@ -246,15 +268,21 @@ class _HybridSide(_UserSide):
             self.item_terms = net.side_terms(model.tables_.item_inputs(), "item")
         self.n_context = features.default_context.shape[1]
 
-    def parameters(self):
-        return [self.model.network_.tables[0].weight]
+    def tables(self):
+        return [self.model.network_.tables[0]]
 
-    def logits(self, users, items):
+    def row_index(self, users):
+        return np.concatenate([[0], users + 1])  # id code 0 ("unknown") first: local row r is code r + 1
+
+    def logits(self, users, local, items):
         from recsys.models.nn.hybrid_net import SideTerms
 
         net, tables = self.model.network_, self.model.tables_
         ctx = torch.zeros((len(users), self.n_context), dtype=torch.long, device=self.device)  # any context
-        user_terms = net.side_terms(tables.user_inputs(users, ctx), "user")
+        inputs = tables.user_inputs(users, ctx)
+        inputs["collaborative"] = inputs["collaborative"].clone()
+        inputs["collaborative"][:, 0] = local + 1
+        user_terms = net.side_terms(inputs, "user")
         flat = items.reshape(-1)
         t = self.item_terms
         item_terms = SideTerms(t.sum_v[flat], t.self_terms[flat], None if t.hidden is None else t.hidden[flat])
