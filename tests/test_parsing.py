@@ -54,3 +54,41 @@ def test_non_iso_tail_leaves_the_fast_path_and_still_parses():
     assert not bad.any() and times.iloc[-1] == pd.Timestamp("2024-01-05 10:00")
     short = parse_datetimes(strs(["2024-01-01"] * 150 + [None] * 10))[2]
     assert short["formats"] == ["iso8601"]
+
+
+def _many_ids(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pool = np.array([f"u{i}" for i in range(30_000)] + ["x", "é", "日本", "a b", "u1 "], dtype=object)
+    values = pool[rng.integers(0, len(pool), n)]
+    values[rng.random(n) < 0.05] = None
+    return values
+
+
+def _assert_same_partition(codes: np.ndarray, uniques, values: np.ndarray) -> None:
+    """codes/uniques describe ``values`` exactly: one code per distinct value, -1 for missing."""
+    missing = pd.isna(values)
+    assert ((codes < 0) == missing).all()
+    assert np.array_equal(np.asarray(list(uniques), dtype=object)[codes[~missing]], values[~missing])
+    assert len(uniques) == len(set(uniques)) == len(set(values[~missing]))
+
+
+def test_many_distinct_ids_are_encoded_exactly():
+    # 120k rows with 30k distinct ids take the grouped (cache-sized) hashing path.
+    values = _many_ids(120_000)
+    ids, codes, uniques, fixed = factorize_clean(strs(values), ids=True)
+    cleaned = np.array([None if v is None else v.strip() for v in values], dtype=object)  # "u1 " -> "u1"
+    _assert_same_partition(codes, uniques, cleaned)
+    assert ids.isna().tolist() == pd.isna(cleaned).tolist() and not fixed
+    assert ids[~pd.isna(cleaned)].tolist() == cleaned[~pd.isna(cleaned)].tolist()
+
+
+def test_grouped_encoding_of_sliced_and_narrow_arrow_strings():
+    import pyarrow as pa
+
+    from recsys.data.parsing import _encode_strings
+
+    values = _many_ids(130_000, seed=1)
+    values[::97] = ""
+    for arr in (pa.array(values, pa.string()).slice(7_000), pa.array(values, pa.large_string()).slice(3)):
+        codes, uniques = _encode_strings(arr)
+        _assert_same_partition(codes, uniques.to_pylist(), np.asarray(arr.to_pylist(), dtype=object))
