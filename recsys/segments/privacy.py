@@ -84,16 +84,26 @@ def pseudonymous_ids(ids: Iterable[object], salt: bytes) -> np.ndarray:
 
 def workspace_salt(workspace: "Workspace") -> bytes:
     """The workspace's secret salt, created on first use (0600, never overwritten)."""
+    from recsys.storage.atomic import fsync_dir, temp_sibling
+
     path = Path(workspace.root) / "segments" / SALT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_salt(path)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(os.urandom(SALT_BYTES))
-        fh.flush()
-        os.fsync(fh.fileno())
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: a killed process never
+        # leaves a truncated salt, and of two racing processes the first link wins.
+        tmp = temp_sibling(path)
+        try:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+                fh.write(os.urandom(SALT_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            fsync_dir(path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
     return _read_salt(path)
 
 
