@@ -54,6 +54,11 @@ TUNING_GRIDS: dict[str, list[dict]] = {
     "als": [{"factors": f, "regularization": r, "alpha": a}
             for f in (32, 64, 128) for r in (0.01, 0.1, 1.0) for a in (1.0, 2.0, 5.0, 10.0)],
     "bpr": [{"factors": f, "learning_rate": lr} for f in (32, 64, 128) for lr in (0.001, 0.005, 0.01, 0.02)],
+    # Sequential models: one fit is minutes on 2 CPU cores, so a short budget tries the
+    # defaults and a step either side in dropout (the knob that tracks data size) first.
+    "sasrec": [{"dropout": d, "learning_rate": lr} for d in (0.2, 0.3, 0.5) for lr in (1e-3, 2e-3)],
+    "gru4rec": [{"hidden_size": h, "dropout": d, "learning_rate": lr}
+                for h in (128, 256) for d in (0.1, 0.2, 0.3) for lr in (2e-3, 5e-3)],
 }
 
 

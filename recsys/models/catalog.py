@@ -219,10 +219,10 @@ register(ModelSpec(
     description="Recurrent network over each customer's time-ordered history: predicts what comes next.",
     params=(
         ParamSpec("embedding_dim", "int", 64, low=8, high=1024, log=True, help="Item embedding size"),
-        ParamSpec("hidden_size", "int", 128, low=8, high=1024, log=True, help="GRU state size"),
+        ParamSpec("hidden_size", "int", 256, low=8, high=1024, log=True, help="GRU state size"),
         ParamSpec("n_layers", "int", 1, low=1, high=4, help="Stacked GRU layers"),
-        *_sequential_params(max_len=200, epochs=10, batch_size=16, patience=5, dropout=0.3,
-                            learning_rate=1e-2),
+        *_sequential_params(max_len=200, epochs=12, batch_size=16, patience=5, dropout=0.2,
+                            learning_rate=5e-3),
     ),
     needs_timestamps=True,
     uses_torch=True,

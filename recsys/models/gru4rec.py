@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from recsys.models.nn.gru4rec_net import GRU4RecNet
@@ -25,17 +27,17 @@ class GRU4Rec(SequentialRecommender):
         for training. A GRU step is sequential, so cost grows linearly with it.
     embedding_dim : int in [8, 1024], default 64
         Item embedding size (input and output).
-    hidden_size : int in [8, 1024], default 128
+    hidden_size : int in [8, 1024], default 256
         GRU state size.
     n_layers : int in [1, 4], default 1
         Stacked GRU layers.
-    dropout : float in [0, 0.9], default 0.3
+    dropout : float in [0, 0.9], default 0.2
         On the input embeddings and the GRU outputs (and between layers).
-    learning_rate : float in [1e-5, 0.1], default 1e-2
+    learning_rate : float in [1e-5, 0.1], default 5e-3
         Adam step size.
     weight_decay : float in [0, 0.1], default 0
         Adam L2 penalty.
-    epochs : int in [1, 1000], default 10
+    epochs : int in [1, 1000], default 12
         Passes over all training windows (at most, with early stopping).
     batch_size : int in [8, 4096], default 16
         Windows (sequences) per step.
@@ -73,7 +75,8 @@ class GRU4Rec(SequentialRecommender):
     (user-parallel padded mini-batches, not session-parallel ones: the dashboard
     predicts per customer across sessions); full softmax cross-entropy instead of
     TOP1/BPR(-max) with sampled negatives; Adam instead of Adagrad; a shared
-    (tied) item embedding for input and output.
+    (tied) item embedding for input and output, scaled by ``sqrt(embedding_dim)``
+    on the way in (``GRU4RecNet``).
 
     References
     ----------
@@ -89,9 +92,9 @@ class GRU4Rec(SequentialRecommender):
     capabilities = frozenset({"sequential", "gpu"})
     pad_side = "right"
 
-    def __init__(self, max_len: int = 200, embedding_dim: int = 64, hidden_size: int = 128, n_layers: int = 1,
-                 dropout: float = 0.3, learning_rate: float = 1e-2, weight_decay: float = 0.0,
-                 epochs: int = 10, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
+    def __init__(self, max_len: int = 200, embedding_dim: int = 64, hidden_size: int = 256, n_layers: int = 1,
+                 dropout: float = 0.2, learning_rate: float = 5e-3, weight_decay: float = 0.0,
+                 epochs: int = 12, batch_size: int = 16, patience: int = 5, window_shift: bool = True,
                  n_negatives: int = 0):
         self.max_len = max_len
         self.embedding_dim = embedding_dim
@@ -108,7 +111,8 @@ class GRU4Rec(SequentialRecommender):
 
     def _network_config(self) -> dict:
         return {"n_items": int(self.n_items_), "dim": int(self.embedding_dim), "hidden_size": int(self.hidden_size),
-                "layers": int(self.n_layers), "dropout": float(self.dropout)}
+                "layers": int(self.n_layers), "dropout": float(self.dropout),
+                "input_scale": math.sqrt(int(self.embedding_dim))}
 
     def _network_from_config(self, config: dict) -> torch.nn.Module:
         return GRU4RecNet(**config)

@@ -109,6 +109,24 @@ def test_save_load_gives_identical_scores(data, fitted, tmp_path):
     np.testing.assert_array_equal(loaded.user_sequence(7), fitted.user_sequence(7))
 
 
+def test_inputs_are_scaled_by_root_dim_and_old_configs_load_unscaled(fitted):
+    """The small shared embedding enters the GRU at unit scale; a config saved before the
+    scale existed rebuilds the network it was trained as (scale 1)."""
+    config = fitted._network_config()
+    assert config["input_scale"] == pytest.approx(np.sqrt(FAST["embedding_dim"]))
+    seqs = torch.tensor([[3, 4, 5, 0]])
+    old = {k: v for k, v in config.items() if k != "input_scale"}
+    unscaled = fitted._network_from_config(old)
+    unscaled.load_state_dict(fitted.network_.state_dict())
+    unscaled.eval()
+    assert unscaled.input_scale == 1.0
+    with torch.no_grad():
+        embedded = fitted.network_.item_embedding(seqs)
+        expected, _ = fitted.network_.gru(embedded * config["input_scale"])
+        np.testing.assert_allclose(fitted.network_(seqs), fitted.network_.project(expected), rtol=1e-5)
+        assert not torch.allclose(unscaled(seqs), fitted.network_(seqs))
+
+
 def test_same_seed_same_model(data):
     params = {**FAST, "epochs": 2}
     a = GRU4Rec(**params).fit(data, options=FitOptions(seed=3, device="cpu"))
