@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq  # with the module, not on the first import of a dataset
 
 from recsys.storage.atomic import (
     TMP_PREFIX,
@@ -324,7 +325,6 @@ def _write_parquet(df: pd.DataFrame, sink: Any, what: str) -> None:
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     try:
         arrow = pa.Table.from_pandas(df, preserve_index=False)
@@ -503,9 +503,16 @@ class Workspace:
         *,
         metadata: dict | None = None,
         overwrite: bool = False,
+        engine: str = "local",
     ) -> DatasetInfo:
-        """Store ``tables`` as dataset ``name``; visible to others only once complete."""
+        """Store ``tables`` as dataset ``name``; visible to others only once complete.
+
+        ``engine`` says where the dataset's heavy work runs: ``"local"`` or ``"spark"``
+        (``recsys.spark``); it is stored in the catalog and returned in ``DatasetInfo.engine``.
+        """
         name = validate_name(name, "dataset name")
+        if engine not in ("local", "spark"):
+            raise WorkspaceError(f"unknown engine {engine!r}; choose local or spark")
         if not isinstance(tables, Mapping) or not tables:
             raise WorkspaceError(f"dataset {name!r} needs at least one table")
         frames: dict[str, pd.DataFrame] = {}
@@ -540,6 +547,7 @@ class Workspace:
                 columns={t: list(df.columns) for t, df in frames.items()},
                 metadata=json.loads(meta_json),
                 path=final,
+                engine=engine,
                 dtypes={t: {c: str(d) for c, d in df.dtypes.items()} for t, df in frames.items()},
             )
             manifest = _dumps(info.to_dict() | {"path": rel}, "dataset manifest")

@@ -1,0 +1,227 @@
+"""Per-customer lists and segments scored on the cluster, written to cluster storage with a manifest.
+
+Both start from a stored run's factors (an ``als`` run, local or Spark) and the dataset's
+events on the cluster. The rules follow ``recsys.segments``: lists leave out what the
+customer already interacted with (the run's training history) and already bought (purchase
+events; any event without types), ranked by score then item index; a segment keeps the
+customers with the strongest max/mean affinity for the target items (ties by customer id),
+optionally without those who bought a target item or with fewer than ``min_events`` events.
+
+The output is a folder of part files (Parquet or CSV with a header); beside it,
+``<out>.manifest.json`` is ``recsys.segments.manifest``'s manifest. A folder has no single
+file hash, so ``file_sha256`` is the SHA-256 of the lines ``"<part> <part sha256>"`` in part
+order, and ``settings["parts"]`` lists each part's own SHA-256 (computed on the executors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.segments.manifest import Manifest, build_manifest, manifest_name
+from recsys.spark._deps import DataFrame, F, SparkSession, Window
+from recsys.spark.errors import SparkDataError
+from recsys.spark.importer import dataset_events
+from recsys.spark.scoring import factors_frame, target_affinity, top_k, with_exclusions
+from recsys.spark.settings import SparkSettings
+
+FORMATS = ("parquet", "csv")
+LIST_COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score"]
+MEMBER_COLUMNS = ["user_id", "user_idx", "affinity", "rank"]
+
+
+@dataclass
+class RunFactors:
+    """A stored run's factors, training history and id maps, read from the workspace."""
+
+    record: dict
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    history: Any
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+
+def read_run_factors(workspace: Any, run_id: str) -> RunFactors:
+    """The factors of a stored ``als`` run (local or Spark-trained), without loading its dataset."""
+    from recsys.models.registry import get_spec
+
+    record = workspace.get_record("runs", run_id)
+    if record.get("model_key") != "als":
+        raise SparkDataError(f"run {run_id} is a {record.get('model_key')!r} run; Spark exports score ALS factors")
+    run_dir = workspace.artifact_dir("runs", run_id)
+    model = get_spec("als").load_class().load(run_dir / "model")
+    users = pd.read_parquet(run_dir / "user_ids.parquet")["user_id"].astype(str).to_numpy(dtype=object)
+    items = pd.read_parquet(run_dir / "item_ids.parquet")["item_id"].astype(str).to_numpy(dtype=object)
+    return RunFactors(record, model.user_factors_, model.item_factors_, model.history_, users, items)
+
+
+def _indexed_events(spark: SparkSession, workspace: Any, run: RunFactors) -> DataFrame:
+    """The run's dataset events with the run's user/item indices (ids outside the run dropped)."""
+    info = workspace.dataset_info(run.record["dataset"])
+    events = dataset_events(spark, info)
+    users = spark.createDataFrame(pd.DataFrame({"user_id": run.user_ids, "user_idx": np.arange(len(run.user_ids))}))
+    items = spark.createDataFrame(pd.DataFrame({"item_id": run.item_ids, "item_idx": np.arange(len(run.item_ids))}))
+    return events.join(users, "user_id").join(items, "item_id")
+
+
+def _purchases(events: DataFrame) -> DataFrame:
+    if "event_type" in events.columns:
+        events = events.where(F.lower(F.trim(F.col("event_type"))) == "purchase")
+    return events.select("user_idx", "item_idx")
+
+
+def spark_lists(spark: SparkSession, workspace: Any, run_id: str, n: int = 10, *, exclude_bought: bool = True
+                ) -> DataFrame:
+    """Top-``n`` lists (``LIST_COLUMNS``) of every customer with history in the run."""
+    if n < 1:
+        raise SparkDataError("lists need n >= 1 items")
+    run = read_run_factors(workspace, run_id)
+    history = run.history.tocsr()
+    users = np.flatnonzero(np.diff(history.indptr) > 0)
+    seen = {int(u): history.indices[history.indptr[u]:history.indptr[u + 1]] for u in users}
+    frame = factors_frame(spark, run.user_factors, users, seen)
+    if exclude_bought:
+        bought = _purchases(_indexed_events(spark, workspace, run))
+        seen_pairs = frame.select("user_idx", F.explode("exclude").alias("item_idx"))
+        frame = with_exclusions(frame.drop("exclude"), seen_pairs.unionByName(bought))
+    top = top_k(frame, run.item_factors, n)
+    return _with_names(spark, workspace, run, top)
+
+
+def _with_names(spark: SparkSession, workspace: Any, run: RunFactors, top: DataFrame) -> DataFrame:
+    ids = pd.DataFrame({"item_idx": np.arange(len(run.item_ids)), "item_id": run.item_ids})
+    items = workspace.load_table(run.record["dataset"], "items") if workspace.has_dataset(run.record["dataset"]) \
+        else None
+    ids["title"] = ids["item_id"]
+    ids["category"] = None
+    if items is not None:
+        catalog = items.drop_duplicates("item_id").set_index(items.drop_duplicates("item_id")["item_id"].astype(str))
+        if "title" in catalog:
+            ids["title"] = catalog["title"].reindex(ids["item_id"]).astype("string").fillna("").to_numpy(dtype=object)
+        if "category" in catalog:
+            ids["category"] = catalog["category"].reindex(ids["item_id"]).astype("string").to_numpy(dtype=object)
+    ids = ids.astype({"item_id": str, "title": str}).astype({"category": object})
+    names = spark.createDataFrame(ids, schema="item_idx long, item_id string, title string, category string")
+    users = spark.createDataFrame(pd.DataFrame({"user_idx": np.arange(len(run.user_ids)), "user_id": run.user_ids}),
+                                  schema="user_idx long, user_id string")
+    return top.join(F.broadcast(names), "item_idx").join(users, "user_idx").select(*LIST_COLUMNS)
+
+
+def resolve_targets(workspace: Any, run: RunFactors, items: tuple[str, ...] = (), category: str | None = None
+                    ) -> np.ndarray:
+    """Item indices of the target: listed item ids, or every catalog item of a category (case-insensitive)."""
+    index = pd.Index(run.item_ids)
+    if items:
+        idx = index.get_indexer(list(items))
+        unknown = [i for i, j in zip(items, idx) if j < 0]
+        if unknown:
+            raise SparkDataError(f"unknown target item(s): {', '.join(unknown[:5])}")
+        return np.unique(idx)
+    if not category:
+        raise SparkDataError("give target items or a category")
+    catalog = workspace.load_table(run.record["dataset"], "items")
+    if catalog is None or "category" not in catalog:
+        raise SparkDataError("a category target needs an items table with a category column")
+    wanted = catalog.loc[catalog["category"].astype("string").str.strip().str.casefold() == category.strip().casefold(),
+                         "item_id"].astype(str)
+    idx = np.unique(index.get_indexer(wanted.to_numpy(dtype=object)))
+    idx = idx[idx >= 0]
+    if not len(idx):
+        raise SparkDataError(f"no catalog item matches the target category={category}")
+    return idx
+
+
+def spark_segment(spark: SparkSession, workspace: Any, run_id: str, *, items: tuple[str, ...] = (),
+                  category: str | None = None, affinity: str = "max", size: int | None = None,
+                  threshold: float | None = None, min_events: int = 0, exclude_buyers: bool = True
+                  ) -> tuple[DataFrame, dict]:
+    """Members (``MEMBER_COLUMNS``) in rank order, and the counts after each filter."""
+    if size is None and threshold is None:
+        raise SparkDataError("give a size, a threshold or both to cap the segment")
+    run = read_run_factors(workspace, run_id)
+    targets = resolve_targets(workspace, run, items, category)
+    pool = factors_frame(spark, run.user_factors).drop("exclude")
+    counts = {"n_customers": len(run.user_ids), "n_target_items": int(len(targets))}
+    events = None
+    if min_events or exclude_buyers:
+        events = _indexed_events(spark, workspace, run)
+    if min_events:
+        active = events.groupBy("user_idx").count().where(F.col("count") >= int(min_events)).select("user_idx")
+        pool = pool.join(active, "user_idx", "left_semi")
+    if exclude_buyers:
+        target_frame = spark.createDataFrame(pd.DataFrame({"item_idx": targets.astype(np.int64)}))
+        buyers = _purchases(events).join(F.broadcast(target_frame), "item_idx").select("user_idx").distinct()
+        pool = pool.join(buyers, "user_idx", "left_anti")
+    scored = target_affinity(pool, run.item_factors, targets, affinity)
+    kept = scored.where(~F.isnan("affinity") & (F.abs("affinity") != float("inf")))
+    if threshold is not None:
+        kept = kept.where(F.col("affinity") >= float(threshold))
+    users = spark.createDataFrame(pd.DataFrame({"user_idx": np.arange(len(run.user_ids)), "user_id": run.user_ids}),
+                                  schema="user_idx long, user_id string")
+    ordered = kept.join(users, "user_idx").orderBy(F.desc("affinity"), F.asc("user_id"))
+    if size is not None:
+        ordered = ordered.limit(int(size))
+    # one ordered partition for the final numbering: the segment is already cut to size
+    members = ordered.withColumn("rank", F.row_number().over(Window.orderBy(F.desc("affinity"), F.asc("user_id"))))
+    return members.select(*MEMBER_COLUMNS), counts
+
+
+def write_export(spark: SparkSession, frame: DataFrame, out: str, fmt: str, *, kind: str, workspace: Any,
+                 run_id: str, rule: dict | None = None, settings: dict | None = None,
+                 stats: dict | None = None) -> Manifest:
+    """Write ``frame`` to the folder ``out`` and the manifest beside it (``<out>.manifest.json``)."""
+    if fmt not in FORMATS:
+        raise SparkDataError(f"unsupported format {fmt!r}; use {' or '.join(FORMATS)}")
+    out = out.rstrip("/")
+    writer = frame.write.mode("overwrite")
+    if fmt == "csv":
+        writer.option("header", True).csv(out)
+    else:
+        writer.parquet(out)
+    parts = (spark.read.format("binaryFile").option("pathGlobFilter", "part-*").load(out)
+             .select("path", "length", F.sha2("content", 256).alias("sha256")).orderBy("path").collect())
+    written = spark.read.option("header", True).csv(out) if fmt == "csv" else spark.read.parquet(out)
+    row_count = written.count()
+    listing = [{"name": r["path"].rsplit("/", 1)[-1], "bytes": int(r["length"]), "sha256": r["sha256"]} for r in parts]
+    digest = "\n".join(f"{p['name']} {p['sha256']}" for p in listing).encode()
+    record = workspace.get_record("runs", run_id)
+    fingerprint = record["dataset_fingerprint"]
+    if workspace.has_dataset(record["dataset"]):
+        fingerprint = workspace.dataset_info(record["dataset"]).fingerprint
+    manifest = build_manifest(
+        kind=kind, fmt=fmt, file_name=out.rsplit("/", 1)[-1], data=digest, row_count=row_count, run_id=run_id,
+        dataset=record["dataset"], dataset_fingerprint=fingerprint, model=record.get("display_name", ""),
+        rule=rule, settings={**(settings or {}), "engine": "spark", "path": out, "sha256_of": "parts",
+                             "parts": listing}, stats=stats or {})
+    target = _local_path(out)
+    if target is not None:
+        target.with_name(manifest_name(target.name)).write_bytes(manifest.to_bytes())
+    stem = "spark-" + kind
+    export_id = workspace.new_id("exports", stem)
+    workspace.write_artifact("exports", export_id, manifest_name(manifest.file_name), manifest.to_bytes())
+    workspace.put_record("exports", export_id, {
+        "kind": kind, "name": f"{stem}-{run_id[-6:]}", "format": fmt, "file_name": manifest.file_name,
+        "row_count": row_count, "file_sha256": manifest.file_sha256, "run_id": run_id, "dataset": record["dataset"],
+        "segment_id": None, "engine": "spark", "path": out})
+    return manifest
+
+
+def _local_path(out: str) -> Path | None:
+    if out.startswith("file://"):
+        return Path(out[len("file://"):])
+    return None if "://" in out else Path(out)
+
+
+def manifest_digest(parts: list[dict]) -> str:
+    """``file_sha256`` of a folder export from its part listing (to check a download)."""
+    return hashlib.sha256("\n".join(f"{p['name']} {p['sha256']}" for p in parts).encode()).hexdigest()
+
+
+__all__ = ["FORMATS", "SparkSettings", "manifest_digest", "read_run_factors", "spark_lists", "spark_segment",
+           "write_export"]
