@@ -127,8 +127,7 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi > lo:
             encoded = pc.dictionary_encode(grouped.slice(lo, hi - lo))
-            part = _codes(encoded.indices)
-            codes[lo:hi] = np.where(part >= 0, part + base, -1)
+            codes[lo:hi] = _codes(pc.add(encoded.indices, base))
             base += len(encoded.dictionary)
             dictionaries.append(encoded.dictionary)
     out = np.empty_like(codes)
