@@ -224,3 +224,22 @@ def test_single_customer_als_update_touches_only_that_customer(fitted, data):
     updated, report = update_run(fitted["als"], data, switch_events())
     changed = np.flatnonzero((updated.user_factors_ != fitted["als"].user_factors_).any(axis=1))
     assert changed.tolist() == report.users_updated.tolist()
+
+
+def test_hybrid_new_customer_brings_their_attributes(tables):
+    events, items = tables
+    customers = pd.DataFrame({"user_id": [f"u{u}" for u in range(N_USERS)],
+                              "segment": [f"s{u % N_CAT}" for u in range(N_USERS)]})
+    data = Dataset.from_tables(events, items, customers)
+    model = create("hybrid", **PARAMS["hybrid"]).fit(data, options=FitOptions(device="cpu", seed=0))
+    newcomer = pd.DataFrame({"user_id": ["newcomer"], "segment": ["s1"]})
+    updated, report = update_run(model, data, switch_events(user="newcomer", cat=1, n=2), customers=newcomer)
+    u = int(report.data.users.index_of(["newcomer"])[0])
+    assert report.data.user_features.loc[u, "segment"] == "s1"
+    peer = int(data.users.index_of(["u1"])[0])  # an s1 customer from the fit
+    assert updated.features_.user_codes[u].tolist() == model.features_.user_codes[peer].tolist() != [0]
+    assert updated.features_.user_ids[u] == u + 1 and updated.network_.tables[0].num_embeddings == u + 2
+    assert cat_share(updated, report.data, u, "cat1") >= 0.5
+    # without the customers table the newcomer's attributes are unknown (code 0)
+    blind, _ = update_run(model, data, switch_events(user="newcomer", cat=1, n=2))
+    assert blind.features_.user_codes[u].tolist() == [0]

@@ -91,6 +91,7 @@ def _fit_rows(side: "_UserSide", history: sp.csr_matrix, users: np.ndarray,
         return [float("nan")]
     device = side.device
     local = np.repeat(np.arange(len(users)), np.diff(rows.indptr))
+    customers = torch.as_tensor(users, device=device)
     pos_users = torch.as_tensor(users[local], device=device)
     pos_local = torch.as_tensor(local, device=device)
     pos_items = torch.as_tensor(rows.indices.astype(np.int64), device=device)
@@ -115,7 +116,7 @@ def _fit_rows(side: "_UserSide", history: sp.csr_matrix, users: np.ndarray,
                     break
                 negatives[bad] = torch.randint(n_items, (int(bad.sum()),), generator=gen, device=device)
             items = torch.cat([pos_items[:, None], negatives], 1)
-            logits = side.logits(pos_users, pos_local, items).float()
+            logits = side.logits(customers, pos_local, items).float()
             weight = (~_is_seen(seen, pos_users[:, None] * n_items + negatives)).float()
             loss = _loss(logits, weight, side.loss)
             grads = torch.autograd.grad(loss, small)
@@ -184,8 +185,9 @@ class _UserSide:
         """Rows of the tables to train; while training, the tables hold these rows only."""
         return users
 
-    def logits(self, users: torch.Tensor, local: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(n, m) scores of ``users`` (n,; ``local``: their rows in the swapped tables) against ``items`` (n, m)."""
+    def logits(self, customers: torch.Tensor, local: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(n, m) scores of rows against their ``items`` (n, m): row ``r`` is customer
+        ``customers[local[r]]``, whose embeddings are row ``local[r]`` of the swapped tables."""
         raise NotImplementedError
 
 
@@ -206,7 +208,7 @@ class _NeuMFSide(_UserSide):
         net = self.model.network_
         return [net.user_gmf, net.user_mlp]
 
-    def logits(self, users, local, items):
+    def logits(self, customers, local, items):
         n, m = items.shape
         return self.model.network_(local[:, None].expand(n, m).reshape(-1), items.reshape(-1)).reshape(n, m)
 
@@ -228,7 +230,7 @@ class _ContentNeuralSide(_UserSide):
     def tables(self):
         return [self.model.network_.user_embedding]
 
-    def logits(self, users, local, items):
+    def logits(self, customers, local, items):
         item_matrix = self.model._item_cache  # fixed: items come from content
         return (self.model.network_.user_embedding(local)[:, None, :] * item_matrix[items]).sum(-1)
 
@@ -274,15 +276,16 @@ class _HybridSide(_UserSide):
     def row_index(self, users):
         return np.concatenate([[0], users + 1])  # id code 0 ("unknown") first: local row r is code r + 1
 
-    def logits(self, users, local, items):
+    def logits(self, customers, local, items):
         from recsys.models.nn.hybrid_net import SideTerms
 
         net, tables = self.model.network_, self.model.tables_
-        ctx = torch.zeros((len(users), self.n_context), dtype=torch.long, device=self.device)  # any context
-        inputs = tables.user_inputs(users, ctx)
+        ctx = torch.zeros((len(customers), self.n_context), dtype=torch.long, device=self.device)  # any context
+        inputs = tables.user_inputs(customers, ctx)
         inputs["collaborative"] = inputs["collaborative"].clone()
-        inputs["collaborative"][:, 0] = local + 1
-        user_terms = net.side_terms(inputs, "user")
+        inputs["collaborative"][:, 0] = torch.arange(1, len(customers) + 1, device=self.device)
+        u = net.side_terms(inputs, "user")  # once per customer, then one row per history item
+        user_terms = SideTerms(u.sum_v[local], u.self_terms[local], None if u.hidden is None else u.hidden[local])
         flat = items.reshape(-1)
         t = self.item_terms
         item_terms = SideTerms(t.sum_v[flat], t.self_terms[flat], None if t.hidden is None else t.hidden[flat])

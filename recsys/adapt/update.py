@@ -73,7 +73,8 @@ class UpdateReport:
 
 
 def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
-               items: pd.DataFrame | None = None, *, method: str = "auto", epochs: int = 2,
+               items: pd.DataFrame | None = None, *, customers: pd.DataFrame | None = None,
+               method: str = "auto", epochs: int = 2,
                fold_in: FoldInSettings = FoldInSettings(),
                options: FitOptions | None = None) -> tuple[Recommender, UpdateReport]:
     """Append ``new_events`` (canonical interactions: ``user_id``, ``item_id``, ...) and update.
@@ -81,6 +82,8 @@ def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
     New customers extend the user map. New items extend the item map only where
     the model can place them (content models, from rows of ``items``: title,
     description, category, tags); events on other unknown items are skipped.
+    ``customers`` (a customers table) gives new customers their attributes, which
+    attribute-aware models (Hybrid) score them from.
     ``method="finetune"`` (deep models) follows the update with ``epochs`` epochs of
     training on old + new events from the current weights (``options`` as for fit).
     Returns the updated copy and a report whose ``data`` is the extended dataset.
@@ -97,7 +100,7 @@ def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
     events = events[known]
     unseen_users = pd.unique(events["user_id"][data.users.index_of(events["user_id"].to_numpy(dtype=object)) < 0])
     user_map = IdMap(np.concatenate([data.users.ids, np.asarray(unseen_users, dtype=object)]))
-    extended = _extend(data, user_map, item_map, items, new_items)
+    extended = _extend(data, user_map, item_map, items, new_items, customers)
     frame = _index_frame(events, user_map, item_map, data.event_weights)
     frame = frame[[c for c in data.frame.columns if c in frame.columns]]
     merged = extended.with_frame(pd.concat([extended.frame, frame], ignore_index=True))
@@ -296,7 +299,7 @@ def _new_item_ids(events: pd.DataFrame, data: Dataset, items: pd.DataFrame | Non
     return tuple(c for c in candidates if c in described)
 
 
-def _extend(data: Dataset, users: IdMap, items: IdMap, item_table, new_items) -> Dataset:
+def _extend(data: Dataset, users: IdMap, items: IdMap, item_table, new_items, customers=None) -> Dataset:
     item_features = data.item_features
     if new_items and item_features is not None:
         rows = item_table.set_index(item_table["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
@@ -304,7 +307,16 @@ def _extend(data: Dataset, users: IdMap, items: IdMap, item_table, new_items) ->
                                   ignore_index=True)
     user_features = data.user_features
     if user_features is not None and len(users) > len(user_features):
-        user_features = user_features.reindex(pd.RangeIndex(len(users)))
+        new_ids = users.ids[len(user_features):]
+        rows = pd.DataFrame(index=pd.RangeIndex(len(user_features), len(users)), columns=user_features.columns)
+        if "user_id" in rows:
+            rows["user_id"] = new_ids
+        if customers is not None and "user_id" in customers:
+            given = (customers.assign(user_id=customers["user_id"].astype(str))
+                     .drop_duplicates("user_id").set_index("user_id").reindex(new_ids))
+            for column in (c for c in rows.columns if c in given.columns):
+                rows[column] = given[column].to_numpy()
+        user_features = pd.concat([user_features, rows])
     return Dataset(users, items, data.frame, item_features, user_features, data.event_weights)
 
 
