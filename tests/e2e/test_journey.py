@@ -205,12 +205,28 @@ def test_the_whole_journey(server, browser_page, shots):
     assert blocked == [], f"requests to outside addresses were attempted: {blocked[:5]}"
 
 
-def pick(page, label: str, option: str | re.Pattern) -> None:
-    """Choose ``option`` in the select box labelled ``label``."""
-    box = page.get_by_label(label, exact=True)
-    visible = box.filter(visible=True)
-    (visible if visible.count() else box).first.click()
-    page.get_by_role("option", name=option).first.click()
+def pick(page, label: str, option: str | re.Pattern, attempts: int = 6) -> None:
+    """Choose ``option`` in the select box labelled ``label``.
+
+    Under load a click can land while a rerun replaces the widget, and the list never opens:
+    wait for the app to settle, open the list, wait for the option; otherwise close and retry.
+    """
+    choice = page.get_by_role("option", name=option).first
+    for _ in range(attempts):
+        wait_idle(page)
+        box = page.get_by_test_id("stMain").get_by_label(label, exact=True)
+        visible = box.filter(visible=True)
+        target = (visible if visible.count() else box).first
+        target.scroll_into_view_if_needed()
+        target.click()
+        try:
+            choice.wait_for(state="visible", timeout=20_000)
+            choice.click()
+            break
+        except playwright.TimeoutError:
+            page.keyboard.press("Escape")
+    else:
+        raise AssertionError(f"the {label!r} list never offered {option!r}")
     wait_idle(page)
 
 
