@@ -187,3 +187,40 @@ def test_error_str_format():
 
     again = pickle.loads(pickle.dumps(err))
     assert (again.file, again.column, again.row, again.code) == ("events.csv", "timestamp", 17, "invalid_data")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT))
+def test_memory_mapped_files_read_like_their_bytes(corpus, name, monkeypatch):
+    """Big files are memory-mapped; every corpus file read that way gives the same table or error."""
+    from recsys.data import readers
+
+    def outcome(source):
+        try:
+            df = read_table(source, name=name)
+        except DataValidationError as err:
+            return ("error", err.code, err.file, err.row)
+        return ("ok", list(df.columns), _rows(df), df.attrs)
+
+    expected = outcome(corpus[name].read_bytes())
+    monkeypatch.setattr(readers, "_MAP_MIN_BYTES", 1)
+    assert outcome(corpus[name]) == expected
+
+
+def test_a_big_file_is_memory_mapped_and_read_in_full(tmp_path, monkeypatch):
+    from recsys.data import readers
+
+    mapped = []
+    monkeypatch.setattr(readers, "_file_bytes", lambda path: mapped.append(path) or _map(path))
+    rows = [f"u{i % 977},i{i % 131},2024-01-{1 + i % 28:02d}T10:00:00" for i in range(60_000)]
+    path = tmp_path / "big.csv"
+    path.write_bytes(("\r\n\nuser,item,time\n" + "\n".join(rows) + "\n").encode())
+    df = read_table(path)
+    assert mapped == [path] and len(df) == 60_000 and df.attrs["first_data_row"] == 4
+    assert df.iloc[-1].tolist() == rows[-1].split(",")
+
+
+def _map(path):
+    import mmap
+
+    with open(path, "rb") as fh:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
