@@ -19,6 +19,8 @@ SPLITS = {
     "leave_last_out": "Leave last out (each customer's last item is the test)",
     "temporal": "Temporal cut-off (the last 10% of time is the test)",
     "random": "Random holdout per customer (20%)",
+    "user_cold": "User-cold: 20% of customers held out entirely (known by attributes only)",
+    "item_cold": "Item-cold: 20% of items held out entirely (ranked among themselves)",
     "none": "No split: train on everything (for campaigns; no metrics)",
 }
 

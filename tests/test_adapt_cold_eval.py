@@ -86,7 +86,18 @@ def test_hybrid_serves_new_customers_from_attributes_better_than_popularity(samp
     hybrid = create("hybrid", epochs=3, batch_size=4096).fit(split.fit_data(), options=FitOptions(device="cpu"))
     result = compare_cold_start(split, {"Hybrid": hybrid}, k=10)
     print("\n" + result.board[["mean", "low", "high"]].to_string())
-    assert result.board.loc["Hybrid", "mean"] > result.board.loc[POPULARITY_LABEL, "mean"]
+    significantly_best(result.board, "Hybrid")  # measured: 0.228 vs Popularity 0.195 (attributes 0.217)
+
+
+@pytest.mark.slow
+def test_content_neural_places_new_items_better_than_popularity(sample):
+    torch.set_num_threads(1)
+    split = make_split(sample, "item_cold")
+    model = create("content_neural", epochs=5).fit(split.fit_data(), options=FitOptions(device="cpu"))
+    result = compare_cold_start(split, {"ContentNeural": model}, k=10)
+    print("\n" + result.board[["mean", "low", "high"]].to_string())
+    row = result.board.loc[POPULARITY_LABEL]
+    assert result.board.loc["ContentNeural", "mean"] > row["high"] and row["p_holm"] < 0.05
 
 
 def test_evaluate_page_shows_the_cold_start_protocols(tmp_path, monkeypatch):
