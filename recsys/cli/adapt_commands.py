@@ -18,6 +18,11 @@ def add_parser(subparsers) -> None:
     upd = subparsers.add_parser("update", help="apply new events to a stored run without retraining")
     upd.add_argument("--run", required=True, help="run id")
     upd.add_argument("--events", required=True, metavar="FILE", help="CSV / Parquet / Excel of new events")
+    upd.add_argument("--method", choices=("auto", "finetune"), default="auto",
+                     help="auto: each family's incremental update; finetune: then train a deep model "
+                          "--epochs more epochs on old + new events from its current weights")
+    upd.add_argument("--epochs", type=int, default=2, help="fine-tune epochs (with --method finetune)")
+    upd.add_argument("--device", default="auto", help="fine-tune device: auto, cpu, cuda, cuda:1...")
     upd.add_argument("--workspace", default=None)
     upd.set_defaults(func=run_update)
 
@@ -72,15 +77,20 @@ def run_update(args: argparse.Namespace) -> int:
     from recsys.adapt.update import update_run
     from recsys.runs import ITEM_IDS_FILE, KIND, MODEL_DIR, USER_IDS_FILE, _write_ids, load_run
     from recsys.storage.atomic import atomic_dir
+    from recsys.training.options import FitOptions
 
     ws = _workspace(args)
     if not ws.has_record(KIND, args.run):
         raise CliError(f"no run with id {args.run!r}")
     run = load_run(ws, args.run)
     events = _read_events(args.events)
-    items = ws.load_table(run.record.dataset, "items") if ws.has_dataset(run.record.dataset) else None
+    known = ws.has_dataset(run.record.dataset)
+    items = ws.load_table(run.record.dataset, "items") if known else None
+    customers = ws.load_table(run.record.dataset, "users") if known else None
     try:
-        model, report = update_run(run.model, run.data, events, items=items)
+        model, report = update_run(run.model, run.data, events, items=items, customers=customers,
+                                   method=args.method, epochs=args.epochs,
+                                   options=FitOptions(device=args.device))
     except ValueError as err:
         raise CliError(str(err)) from None
     run_id = ws.new_id(KIND)
