@@ -138,6 +138,26 @@ def table(split_name: str, metrics: dict, checks: dict, peers: list[dict]) -> tu
     return text, rows
 
 
+def save_split(split_name: str, metrics: dict, checks: dict, tune_budget: float, *, fresh: bool) -> str:
+    """Merge one split's results into ``bench/results/accuracy.json``; return its table.
+
+    The report is read right before writing, so models benchmarked by another run of this
+    script (earlier, or meanwhile on another protocol) stay in it; ``fresh`` starts anew.
+    """
+    path = RESULTS / "accuracy.json"
+    report = json.loads(path.read_text()) if path.is_file() and not fresh else {"splits": {}}
+    old = report["splits"].get(split_name, {})
+    metrics = {**old.get("metrics", {}), **metrics}
+    checks = {**{m: c for m, c in old.get("cross_check", {}).items() if m in metrics}, **checks}
+    peers = peer_figures(split_name)
+    text, rows = table(split_name, metrics, checks, peers)
+    report["splits"][split_name] = {"rows": rows, "metrics": metrics, "cross_check": checks, "peers": peers}
+    report.update(tune_budget_s=tune_budget, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="all", help="comma-separated keys (default: every registered model)")
@@ -154,12 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     models = ["all"] if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     work = Path(tempfile.mkdtemp(prefix="recsys-accuracy-"))
-    previous = RESULTS / "accuracy.json"
-    report = json.loads(previous.read_text()) if previous.is_file() and not args.fresh else {"splits": {}}
-    report.update(tune_budget_s=args.tune_budget, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
         folders = make_splits(work, protocols)
-        for key, folder in folders.items():
+        for n, (key, folder) in enumerate(folders.items()):
             split_name = PROTOCOLS[key][1]
             out = work / f"out-{key}"
             skipped = unusable(models, folder)
@@ -168,23 +185,15 @@ def main(argv: list[str] | None = None) -> int:
             metrics.update(skipped)
             checks = {m: cross_check(folder, out, m, v) for m, v in metrics.items() if "error" not in v}
             bad = {m: c["max_gap"] for m, c in checks.items() if c["max_gap"] > 1e-6}
-            # Models benchmarked earlier (another run of this script) stay in the report.
-            old = report["splits"].get(split_name, {})
-            metrics = {**old.get("metrics", {}), **metrics}
-            checks = {**{m: c for m, c in old.get("cross_check", {}).items() if m in metrics}, **checks}
-            peers = peer_figures(split_name)
-            text, rows = table(split_name, metrics, checks, peers)
+            text = save_split(split_name, metrics, checks, args.tune_budget, fresh=args.fresh and n == 0)
             print(text, flush=True)
             if bad:
                 print(f"WARNING: our metrics differ from score_external.py: {bad}")
-            report["splits"][split_name] = {"rows": rows, "metrics": metrics, "cross_check": checks, "peers": peers}
     finally:
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwrote {RESULTS / 'accuracy.json'}")
     return 0
 
