@@ -127,12 +127,10 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi > lo:
             encoded = pc.dictionary_encode(grouped.slice(lo, hi - lo))
-            codes[lo:hi] = _codes(pc.add(encoded.indices, base))
+            codes[order[lo:hi]] = _codes(pc.add(encoded.indices, base))
             base += len(encoded.dictionary)
             dictionaries.append(encoded.dictionary)
-    out = np.empty_like(codes)
-    out[order] = codes
-    return out, pa.concat_arrays(dictionaries) if dictionaries else pa.array([], arr.type)
+    return codes, pa.concat_arrays(dictionaries) if dictionaries else pa.array([], arr.type)
 
 
 def _codes(indices) -> np.ndarray:
@@ -151,11 +149,14 @@ def _partition_key(arr) -> np.ndarray:
     data = arr.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
     lengths = np.diff(offsets)
-    last = data.take(offsets[1:] - 1, mode="clip")
-    prev = data.take(offsets[1:] - 2, mode="clip")
-    last[lengths < 1] = 0  # the bytes before a short value belong to its neighbour
-    prev[lengths < 2] = 0
     key = lengths.astype(np.uint8)  # uint8 arithmetic wraps modulo 256, a multiple of 16
+    empty, short = lengths < 1, lengths < 2
+    positions = np.subtract(offsets[1:], 1, out=lengths)  # one big temporary: fresh pages cost more than math
+    last = data.take(positions, mode="clip")
+    positions -= 1
+    prev = data.take(positions, mode="clip")
+    last[empty] = 0  # the bytes before a short value belong to its neighbour
+    prev[short] = 0
     key *= 5
     key += last
     prev *= 3
