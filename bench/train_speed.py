@@ -3,8 +3,9 @@
 The data (~50,000 users, ~3,000 items, Zipf-skewed item popularity, timestamps) is
 generated once with a fixed seed; each model then trains in a fresh subprocess with its
 default parameters, so one model's memory never counts against the next. Reported per
-model: fit seconds, peak resident memory of the process (and its growth during fit), and
-peak GPU memory when training on CUDA. Writes ``bench/results/train_speed.json``.
+model: fit seconds (wall and CPU), the 1-minute load average before and after the fit (wall
+time on a shared machine means little without it), peak resident memory of the process (and
+its growth during fit), and peak GPU memory when training on CUDA. Writes ``bench/results/train_speed.json``.
 
     .venv/bin/python bench/train_speed.py [--models ease,als] [--events 1000000]
                                           [--device auto] [--time-budget 600]
@@ -67,16 +68,19 @@ def child(model_key: str, data_path: str, device: str, time_budget: float | None
         torch.cuda.reset_peak_memory_stats(resolved)
     model = get_spec(model_key).create()
     epochs = []
-    start = time.monotonic()
+    load_before = os.getloadavg()[0]
+    start, cpu_start = time.monotonic(), time.process_time()
     model.fit(data, options=FitOptions(device=str(resolved), seed=0, time_budget_s=time_budget,
                                        callbacks=(lambda e: epochs.append(e.step) if e.total else None,)))
     if resolved.type == "cuda":
         torch.cuda.synchronize(resolved)
-    fit_seconds = time.monotonic() - start
+    fit_seconds, fit_cpu_seconds = time.monotonic() - start, time.process_time() - cpu_start
     start = time.monotonic()
     model.recommend(np.arange(min(1000, data.n_users)), 20)
     score_seconds_1k = time.monotonic() - start
-    out = {"model": model_key, "fit_seconds": fit_seconds, "build_dataset_seconds": build_seconds,
+    out = {"model": model_key, "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu_seconds,
+           "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+           "build_dataset_seconds": build_seconds,
            "score_1000_users_seconds": score_seconds_1k, "peak_rss_mb": _peak_rss_mb(),
            "rss_before_fit_mb": before, "epochs_run": max(epochs) if epochs else None,
            "budget_hit": bool(time_budget and fit_seconds >= time_budget * 0.98),
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"model": key, "error": tail[0]})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     frame = pd.DataFrame(rows)
-    shown = [c for c in ("model", "fit_seconds", "epochs_run", "budget_hit", "peak_rss_mb", "rss_before_fit_mb",
+    shown = [c for c in ("model", "fit_seconds", "fit_cpu_seconds", "load_avg_1m", "epochs_run", "budget_hit", "peak_rss_mb", "rss_before_fit_mb",
                          "peak_gpu_mb", "score_1000_users_seconds", "device", "error") if c in frame]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format):
         print(frame[shown].to_string(index=False))
