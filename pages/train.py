@@ -71,17 +71,27 @@ if submitted:
         st.rerun()
 
 
+ACTIVE_JOBS_KEY = "_train_active_jobs"
+
+
 @st.fragment(run_every=1.5)
 def live_jobs() -> None:
     jobs = list_jobs(ws, active_only=False)[:12]
     if not jobs:
         st.caption("No training jobs yet.")
         return
+    active = set()
     for job in jobs:
         status = job_status(ws, job["id"])
+        if status.active:
+            active.add(job["id"])
         if render_job(ws, job, status):
             cancel_job(ws, job["id"])
             st.rerun(scope="fragment")
+    finished = st.session_state.get(ACTIVE_JOBS_KEY, set()) - active
+    st.session_state[ACTIVE_JOBS_KEY] = active
+    if finished:  # a job ended: redraw the whole page so the Runs table below lists its run
+        st.rerun()
 
 
 st.subheader("Jobs")
