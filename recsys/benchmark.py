@@ -53,7 +53,8 @@ TUNING_GRIDS: dict[str, list[dict]] = {
     "itemknn": [{"n_neighbors": n, "shrink": s} for n in (20, 50, 100, 200, 500) for s in (0.0, 10.0, 50.0)],
     "als": [{"factors": f, "regularization": r, "alpha": a}
             for f in (32, 64, 128) for r in (0.01, 0.1, 1.0) for a in (1.0, 2.0, 5.0, 10.0)],
-    "bpr": [{"factors": f, "learning_rate": lr} for f in (32, 64, 128) for lr in (0.001, 0.005, 0.01, 0.02)],
+    # Regularisation first: it is what separates long-tailed (0.001) from dense (0.02-0.05) data.
+    "bpr": [{"regularization": r, "factors": f} for r in (0.001, 0.005, 0.02, 0.05) for f in (64, 128)],
     # Sequential models: one fit is minutes on 2 CPU cores, so a short budget tries the
     # defaults and a step either side in dropout (the knob that tracks data size) first.
     "sasrec": [{"dropout": d, "learning_rate": lr} for d in (0.2, 0.3, 0.5) for lr in (1e-3, 2e-3)],

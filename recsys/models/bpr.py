@@ -15,12 +15,14 @@ from recsys.training.options import FitOptions
 
 _RESAMPLE_ROUNDS = 50
 _CANCEL_EVERY = 50
+# Small initial factors: items seen by few users start (and mostly stay) near their bias.
+_INIT_STD = 0.01
 
 
 class BPR(Recommender):
     """Pairwise ranking: a user's items should score above items they have not touched.
 
-    Maximises ``sum ln sigma(x_ui - x_uj) - lambda |theta|^2`` over triples of a
+    Maximises ``sum ln sigma(x_ui - x_uj) - lambda/2 |theta|^2`` over triples of a
     user u, a positive item i and a sampled negative j (Rendle et al. 2009,
     eq. 3 and 4), with ``x_ui = p_u . q_i + b_i``.
 
@@ -30,13 +32,15 @@ class BPR(Recommender):
         Latent dimension.
     learning_rate : float in [1e-5, 1], default 0.01
         Adam step size.
-    regularization : float in [0, 1], default 0.01
-        L2 weight on the embeddings and biases of each batch's triples.
-    epochs : int in [1, 1000], default 80
+    regularization : float in [0, 1], default 0.02
+        L2 weight lambda on the embeddings and biases, per triple. Dense data
+        (every item seen often) wants more (0.02-0.05 on filtered MovieLens);
+        long-tailed catalogs less (0.001 on the full MovieLens catalog).
+    epochs : int in [1, 1000], default 40
         Passes over the positive pairs (upper bound with early stopping).
     batch_size : int in [64, 65536], default 4096
         Triples per step.
-    patience : int in [1, 100], default 10
+    patience : int in [1, 100], default 5
         With ``options.validation``: stop after this many epochs without a better
         validation NDCG@10, and keep the best epoch.
 
@@ -53,9 +57,14 @@ class BPR(Recommender):
     Each epoch visits every positive (user, item) pair once in a seeded random
     order, O(nnz f) per epoch. Negatives are drawn uniformly from the catalog and
     redrawn while they hit one of the user's positives (a sorted-key lookup), so
-    a negative is never a positive. Deviations from the paper: mini-batch Adam
-    instead of per-triple SGD, and an item bias (popularity absorbs there rather
-    than in the factors).
+    a negative is never a positive. Gradients are written by hand and Adam
+    updates only the rows a batch touches, so a step costs O(batch f) however
+    many users and items there are. Deviations from the paper: mini-batch
+    ("lazy") Adam instead of per-triple SGD, and an item bias (popularity
+    absorbs there rather than in the factors). Per-triple SGD (the ``implicit``
+    library's CPU BPR) was 10x faster here but ranked clearly worse on the
+    filtered MovieLens split (NDCG@10 0.14 vs 0.17 on validation), so one torch
+    implementation serves CPU and GPU.
 
     References
     ----------
@@ -66,8 +75,8 @@ class BPR(Recommender):
     key = "bpr"
     capabilities = frozenset({"similar_items", "embeddings", "gpu"})
 
-    def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.01,
-                 epochs: int = 80, batch_size: int = 4096, patience: int = 10):
+    def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.02,
+                 epochs: int = 40, batch_size: int = 4096, patience: int = 5):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -83,17 +92,18 @@ class BPR(Recommender):
         pos_items = torch.from_numpy(coo.col.astype(np.int64)).to(device)
         sampler = NegativeSampler(pos_users, pos_items, n_items)
         init = torch.Generator().manual_seed(int(options.seed))
-        user_emb = (torch.randn(train.n_users, f, generator=init) * 0.1).to(device).requires_grad_()
-        item_emb = (torch.randn(n_items, f, generator=init) * 0.1).to(device).requires_grad_()
-        bias = torch.zeros(n_items, device=device, requires_grad=True)
+        user_emb = (torch.randn(train.n_users, f, generator=init) * _INIT_STD).to(device)
+        item_emb = (torch.randn(n_items, f, generator=init) * _INIT_STD).to(device)
+        bias = torch.zeros(n_items, 1, device=device)
         params = (user_emb, item_emb, bias)
-        optimizer = _Adam(params, float(self.learning_rate))
+        optimizer = RowAdam(params, float(self.learning_rate))
         gen = torch.Generator(device=device).manual_seed(int(options.seed))
         reg, batch = float(self.regularization), int(self.batch_size)
 
         def epoch(_: int) -> float:
             order = torch.randperm(len(pos_users), generator=gen, device=device)
-            total, count = 0.0, 0
+            total = torch.zeros((), device=device)
+            count = 0
             for b, start in enumerate(range(0, len(order), batch)):
                 if b % _CANCEL_EVERY == 0:
                     options.check_cancel()
@@ -101,38 +111,30 @@ class BPR(Recommender):
                 u, i = pos_users[idx], pos_items[idx]
                 j, ok = sampler.sample(u, gen)
                 u, i, j = u[ok], i[ok], j[ok]
-                pu, qi, qj = user_emb[u], item_emb[i], item_emb[j]
-                diff = (pu * (qi - qj)).sum(1) + bias[i] - bias[j]
-                loss = -torch.nn.functional.logsigmoid(diff).mean()
-                # L2 on the parameters this batch touches (the prior of eq. 4, per triple).
-                penalty = reg * (pu.pow(2).sum() + qi.pow(2).sum() + qj.pow(2).sum()
-                                 + bias[i].pow(2).sum() + bias[j].pow(2).sum()) / max(len(u), 1)
-                optimizer.step(torch.autograd.grad(loss + penalty, params))
-                total, count = total + loss.item() * len(u), count + len(u)
-            return total / max(count, 1)
+                total += bpr_step(optimizer, u, i, j, reg)
+                count += len(u)
+            return float(total) / max(count, 1)
 
         validate = None
         if options.validation is not None:
             validator = RankingValidator(self.history_, options.validation, seed=options.seed)
 
             def validate() -> float:
-                with torch.no_grad():
-                    return validator.ndcg(lambda us: (user_emb[torch.as_tensor(us, device=device)] @ item_emb.T
-                                                      + bias).cpu().numpy())
+                return validator.ndcg(lambda us: (user_emb[torch.as_tensor(us, device=device)] @ item_emb.T
+                                                  + bias.T).cpu().numpy())
 
         def snapshot():
-            return tuple(t.detach().clone() for t in params)
+            return tuple(t.clone() for t in params)
 
         def restore(state) -> None:
-            with torch.no_grad():
-                for t, saved in zip(params, state):
-                    t.copy_(saved)
+            for t, saved in zip(params, state):
+                t.copy_(saved)
 
         result = run_epochs(epoch, int(self.epochs), options, validate=validate, patience=int(self.patience),
                             snapshot=snapshot, restore=restore)
-        self.user_factors_ = user_emb.detach().cpu().numpy().astype(np.float32)
-        self.item_factors_ = item_emb.detach().cpu().numpy().astype(np.float32)
-        self.item_bias_ = bias.detach().cpu().numpy().astype(np.float32)
+        self.user_factors_ = user_emb.cpu().numpy().astype(np.float32)
+        self.item_factors_ = item_emb.cpu().numpy().astype(np.float32)
+        self.item_bias_ = bias.ravel().cpu().numpy().astype(np.float32)
         self.loss_history_ = np.asarray([h["loss"] for h in result.history], np.float64)
 
     def _score(self, users: np.ndarray, *, context: dict | None = None) -> np.ndarray:
@@ -162,11 +164,39 @@ class BPR(Recommender):
         self.loss_history_ = np.asarray(arrays["loss_history_"], np.float64)
 
 
-class _Adam:
-    """Adam (Kingma & Ba 2015) on a few dense tensors.
+def bpr_step(optimizer: "RowAdam", u: torch.Tensor, i: torch.Tensor, j: torch.Tensor,
+             reg: float) -> torch.Tensor:
+    """One step on the triples (u, i, j); returns the summed BPR loss of the batch.
 
-    Hand-written because constructing ``torch.optim.Adam`` imports torch's
-    compiler stack, seconds of start-up that would dominate small fits.
+    Gradients are written by hand: a triple touches three embedding rows and two
+    biases, so a step costs O(batch x factors) whatever the catalog size (autograd
+    would materialise dense gradients of every table). They are the gradients of
+    ``-ln sigma(x_uij) + reg / 2 (|p_u|^2 + |q_i|^2 + |q_j|^2 + b_i^2 + b_j^2)``
+    per triple, summed over the batch.
+    """
+    user_emb, item_emb, bias = optimizer.params
+    pu, qi, qj = user_emb.index_select(0, u), item_emb.index_select(0, i), item_emb.index_select(0, j)
+    bi, bj = bias.index_select(0, i), bias.index_select(0, j)
+    diff = qi - qj
+    x = (pu * diff).sum(1, keepdim=True) + bi - bj
+    z = torch.sigmoid(-x)  # -d/dx ln sigma(x)
+    zpu = z * pu
+    optimizer.step([
+        (u, [(0, reg * pu - z * diff)]),
+        (torch.cat([i, j]), [(1, torch.cat([reg * qi - zpu, reg * qj + zpu])),
+                             (2, torch.cat([reg * bi - z, reg * bj + z]))]),
+    ])
+    return torch.nn.functional.softplus(-x).sum()
+
+
+class RowAdam:
+    """Adam (Kingma & Ba 2015) that updates only the rows a step touches ("lazy" Adam).
+
+    Occurrences of the same row in a step are summed first. Untouched rows and
+    their moments stay as they are, so a step costs O(rows touched x width), not
+    O(table size). Bias correction uses the global step count, as
+    ``torch.optim.SparseAdam`` does. Every row moves at a similar pace however
+    rarely it is seen, which suits catalogs without a long tail of rare items.
     """
 
     def __init__(self, params: tuple[torch.Tensor, ...], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
@@ -174,15 +204,29 @@ class _Adam:
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
 
-    @torch.no_grad()
-    def step(self, grads) -> None:
+    def step(self, updates) -> None:
+        """``updates``: pairs of row indices and the tables they index, as
+        (table index, one gradient row per index) pairs."""
         self.t += 1
         b1, b2 = self.betas
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
-            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
+        step_size = self.lr / (1 - b1 ** self.t)
+        correction = 1 - b2 ** self.t
+        for rows, tables in updates:
+            rows, inverse = torch.unique(rows, return_inverse=True)
+            for k, grads in tables:
+                self._update_rows(k, rows, inverse, grads, step_size, correction)
+
+    def _update_rows(self, k, rows, inverse, grads, step_size, correction) -> None:
+        b1, b2 = self.betas
+        grad = torch.zeros(len(rows), grads.shape[1], dtype=grads.dtype, device=grads.device)
+        grad.index_add_(0, inverse, grads)
+        m = self.m[k].index_select(0, rows).mul_(b1).add_(grad, alpha=1 - b1)
+        v = self.v[k].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        self.m[k].index_copy_(0, rows, m)
+        self.v[k].index_copy_(0, rows, v)
+        update = m.div_(v.div_(correction).sqrt_().add_(self.eps)).mul_(step_size)
+        self.params[k].index_copy_(0, rows, self.params[k].index_select(0, rows).sub_(update))
+
 
 
 class NegativeSampler:

@@ -1,4 +1,4 @@
-"""BPR: the contract, a recovered two-cluster preference, and negatives that are never positives."""
+"""BPR: the contract, a recovered two-cluster preference, negatives that are never positives, row-wise Adam."""
 
 from __future__ import annotations
 
@@ -98,3 +98,22 @@ def test_time_budget_stops_early():
     model = BPR(factors=8, epochs=500, batch_size=128)
     model.fit(data, options=FitOptions(device="cpu", time_budget_s=0.0))
     assert len(model.loss_history_) == 1 and model.is_fitted
+
+
+def test_row_adam_matches_adam_on_touched_rows_and_leaves_the_rest():
+    from recsys.models.bpr import RowAdam
+
+    table = torch.tensor([[1.0, -2.0], [0.5, 0.0], [3.0, 3.0]])
+    expected = table.clone()
+    optimizer = RowAdam((table,), lr=0.1)
+    m, v = torch.zeros(2, 2), torch.zeros(2, 2)
+    for t in range(1, 4):
+        # Row 0 appears twice: its gradients add up. Row 2 is never touched.
+        grads = torch.tensor([[0.2, -0.1], [0.3, 0.4], [t * 0.1, -0.5]])
+        optimizer.step([(torch.tensor([0, 1, 0]), [(0, grads)])])
+        g = torch.stack([grads[0] + grads[2], grads[1]])
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        expected[:2] -= 0.1 * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+    torch.testing.assert_close(table, expected)
+    assert table[2].tolist() == [3.0, 3.0]
