@@ -107,7 +107,8 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
     With many distinct values (user and item ids) the hash table outgrows the CPU
     caches and each row costs a cache miss. Rows are first grouped by a byte hash of
     the value's end, so equal values share a group, and each group is encoded on its
-    own with a table a sixteenth of the size: about 2-3x less CPU on a 1M-row log.
+    own with a table a sixteenth of the size. On a 1M-row log this halved the CPU for
+    190k distinct users and broke even for 50k distinct items (grouping costs a copy).
     The distinct values come grouped, not in order of first appearance.
     """
     import pyarrow as pa
