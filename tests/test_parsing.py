@@ -58,7 +58,8 @@ def test_non_iso_tail_leaves_the_fast_path_and_still_parses():
 
 def _many_ids(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    pool = np.array([f"u{i}" for i in range(30_000)] + ["x", "é", "日本", "a b", "u1 "], dtype=object)
+    odd = ["x", "é", "日本", "a b", "u1 ", "w" * 256, "w" * 257, "w" * 513]  # short, multibyte, 256-byte lengths
+    pool = np.array([f"u{i}" for i in range(30_000)] + odd, dtype=object)
     values = pool[rng.integers(0, len(pool), n)]
     values[rng.random(n) < 0.05] = None
     return values

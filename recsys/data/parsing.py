@@ -128,7 +128,8 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi > lo:
             encoded = pc.dictionary_encode(grouped.slice(lo, hi - lo))
-            codes[order[lo:hi]] = _codes(pc.add(encoded.indices, base))
+            part = _codes(encoded.indices)
+            codes[order[lo:hi]] = np.where(part >= 0, part + base, -1) if encoded.indices.null_count else part + base
             base += len(encoded.dictionary)
             dictionaries.append(encoded.dictionary)
     return codes, pa.concat_arrays(dictionaries) if dictionaries else pa.array([], arr.type)
@@ -149,15 +150,15 @@ def _partition_key(arr) -> np.ndarray:
     offsets = np.frombuffer(arr.buffers()[1], np.int64 if wide else np.int32, len(arr) + 1, arr.offset * width)
     data = arr.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
-    lengths = np.diff(offsets)
-    key = lengths.astype(np.uint8)  # uint8 arithmetic wraps modulo 256, a multiple of 16
-    empty, short = lengths < 1, lengths < 2
-    positions = np.subtract(offsets[1:], 1, out=lengths)  # one big temporary: fresh pages cost more than math
+    # Lengths modulo 256 (uint8 arithmetic wraps at a multiple of 16); fresh pages cost more than math.
+    key = np.subtract(offsets[1:], offsets[:-1], out=np.empty(len(arr), np.uint8), casting="unsafe")
+    empty, short = key < 1, key < 2
+    positions = offsets[1:] - 1
     last = data.take(positions, mode="clip")
     positions -= 1
     prev = data.take(positions, mode="clip")
-    last[empty] = 0  # the bytes before a short value belong to its neighbour
-    prev[short] = 0
+    last[empty] = 0  # bytes before a short value belong to its neighbour; with lengths modulo 256 a
+    prev[short] = 0  # 256-byte value counts as empty, which is still a function of the value
     key *= 5
     key += last
     prev *= 3
