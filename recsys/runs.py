@@ -214,8 +214,8 @@ def load_run(workspace: "Workspace", run_id: str, *, with_split: bool = False) -
     users = IdMap(pd.read_parquet(run_dir / USER_IDS_FILE)["user_id"].to_numpy(dtype=object))
     items = IdMap(pd.read_parquet(run_dir / ITEM_IDS_FILE)["item_id"].to_numpy(dtype=object))
     notes: list[str] = []
-    if workspace.has_dataset(record.dataset):
-        info = workspace.dataset_info(record.dataset)
+    info = workspace.dataset_info(record.dataset) if workspace.has_dataset(record.dataset) else None
+    if info is not None and "interactions" in info.columns:
         data = dataset_from_tables(workspace.load_tables(record.dataset), info.metadata)
         if info.fingerprint != record.dataset_fingerprint:
             notes.append(f"dataset {record.dataset!r} changed since this run was trained")
@@ -226,7 +226,9 @@ def load_run(workspace: "Workspace", run_id: str, *, with_split: bool = False) -
         data = Dataset(users, items, pd.DataFrame({"user_idx": np.zeros(0, np.int64),
                                                    "item_idx": np.zeros(0, np.int64),
                                                    "weight": np.zeros(0, np.float32)}))
-        notes.append(f"dataset {record.dataset!r} no longer exists; serving from the model alone")
+        notes.append(f"dataset {record.dataset!r} no longer exists; serving from the model alone" if info is None
+                     else f"the events of dataset {record.dataset!r} stay on the Spark cluster; serving from the "
+                          "model alone")
     split = None
     if with_split and record.split_protocol != NO_SPLIT:
         if notes:

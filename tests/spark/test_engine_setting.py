@@ -51,3 +51,18 @@ def test_package_imports_without_touching_pyspark():
     before = "pyspark" in sys.modules
     importlib.import_module("recsys.spark")
     assert ("pyspark" in sys.modules) == before
+
+
+def test_a_run_serves_when_its_spark_dataset_keeps_the_events_on_the_cluster(tmp_path):
+    from recsys.runs import load_run, train_run
+
+    ws = Workspace(tmp_path)
+    events = pd.DataFrame({"user_id": [f"u{u}" for u in range(6) for _ in range(3)],
+                           "item_id": [f"i{(u + j) % 5}" for u in range(6) for j in range(3)]})
+    ws.save_dataset("big", {"interactions": events})
+    record = train_run(ws, "big", "popularity", split="none")
+    ws.save_dataset("big", {"profile_stats": pd.DataFrame({"stat": ["events"], "value": [18.0]})}, engine="spark",
+                    overwrite=True)
+    loaded = load_run(ws, record.id)
+    assert "stay on the Spark cluster" in loaded.notes[0]
+    assert len(loaded.model.recommend([0, 1], 2)) == 4
