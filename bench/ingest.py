@@ -8,7 +8,9 @@ memory is that run's own (``VmHWM``, cross-checked with ``RUSAGE_CHILDREN``):
 (b) ``load_and_validate`` + ``import_dataset`` into a temporary workspace.
 
 Target: (b) at most 3x (a)'s time and under 2 GB peak. Prints a table and writes
-``bench/results/ingest.json``::
+``bench/results/ingest.json``. On a shared machine wall times mostly measure the
+neighbours: compare the CPU ratios too, the user-time one above all (kernel time, page
+faults mostly, swings by 10x between runs under load)::
 
     python bench/ingest.py [--rows 1000000] [--repeat 3] [--check]
 """
