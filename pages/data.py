@@ -29,11 +29,26 @@ ws = workspace()
 profile_tab, import_tab = st.tabs(["Profile of the current dataset", "Import data"])
 
 
+def render_spark_profile(info) -> None:
+    """A Spark dataset without a local copy: the profile tables Spark computed at import."""
+    st.info("The events of this dataset stay on the Spark cluster "
+            f"(`{info.metadata.get('spark', {}).get('events_path', '?')}`); below is the profile Spark computed. "
+            "Train and export with `python -m recsys spark ...` (docs/spark.md).")
+    for table in [t for t in info.columns if t.startswith(("profile_", "spark_checks"))]:
+        st.caption(table.replace("_", " "))
+        st.dataframe(ws.load_table(info.name, table), hide_index=True, width="stretch")
+
+
 def render_profile(name: str) -> None:
     info = ws.dataset_info(name)
+    if info.engine == "spark" and "interactions" not in info.columns:
+        st.caption(f"Dataset **{info.name}** · engine **spark** · fingerprint `{info.fingerprint[:16]}`")
+        render_spark_profile(info)
+        return
     profile = dataset_profile(info.name, info.fingerprint)
     s = profile.stats
-    st.caption(f"Dataset **{info.name}** · fingerprint `{info.fingerprint[:16]}` · imported {info.created_at}")
+    st.caption(f"Dataset **{info.name}** · engine **{info.engine}** · fingerprint `{info.fingerprint[:16]}` · "
+               f"imported {info.created_at}")
     cols = st.columns(5)
     cols[0].metric("Events", f"{s['events']:,}")
     cols[1].metric("Customers", f"{s['customers']:,}")

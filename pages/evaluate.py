@@ -86,7 +86,9 @@ metric = mid.selectbox("Metric", ACCURACY_METRICS, format_func=str.upper)
 k = right.selectbox("K", [5, 10, 20], index=1)
 st.caption(PROTOCOL_HELP[protocol])
 candidates = runs[runs["split"] == protocol]
-labels = {r.run_id: f"{r.display_name} · {r.run_id[-6:]} ({r.created_at[:16]})" for r in candidates.itertuples()}
+engines = {r["id"]: r.get("engine", "local") for r in ws.list_records("runs", dataset=dataset)}
+labels = {r.run_id: f"{r.display_name} · {engines.get(r.run_id, 'local')} · {r.run_id[-6:]} ({r.created_at[:16]})"
+          for r in candidates.itertuples()}
 
 if protocol in COLD_PROTOCOLS:
     args = dict(COLD_DEFAULTS[protocol])

@@ -35,8 +35,11 @@ if not dataset or not ws.has_dataset(dataset):
 info = ws.dataset_info(dataset)
 has_time = "timestamp" in info.columns.get("interactions", [])
 has_text = any(c in info.columns.get("items", []) for c in ("title", "description"))
-st.caption(f"Dataset **{dataset}** · {info.row_counts.get('interactions', 0):,} events · "
+st.caption(f"Dataset **{dataset}** · engine **{info.engine}** · {info.row_counts.get('interactions', 0):,} events · "
            f"device **{state.current_device()}** (change it in the sidebar)")
+if info.engine == "spark":
+    st.info("This dataset runs on Spark: train ALS there with `python -m recsys spark train --dataset "
+            f"{dataset}` (docs/spark.md). Local models below need its local copy of the events.")
 
 with st.form("train-form", border=True):
     usable = {k: s for k, s in REGISTRY.items() if availability(s, has_timestamps=has_time, has_item_text=has_text)[0]}
@@ -102,4 +105,6 @@ runs = list_runs(ws, dataset=dataset)
 if runs.empty:
     st.caption("No finished runs for this dataset yet.")
 else:
+    engines = {r["id"]: r.get("engine", "local") for r in ws.list_records("runs", dataset=dataset)}
+    runs.insert(runs.columns.get_loc("model") + 1, "engine", runs["run_id"].map(engines).fillna("local"))
     st.dataframe(runs, hide_index=True, width="stretch")
