@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recsys.cli import adapt_commands
+from recsys.cli import adapt_commands, spark_commands
 from recsys.cli import (benchmark_command, data_commands, explain_commands, fairness_command, segment_commands,
                         train_commands)
 from recsys.cli.errors import CliError
 
 # Explicit list: adding a command means adding its module here.
 COMMAND_MODULES = [data_commands, train_commands, benchmark_command, fairness_command, segment_commands,
-                   explain_commands, adapt_commands]
+                   explain_commands, adapt_commands, spark_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
