@@ -180,6 +180,9 @@ def test_the_whole_journey(server, browser_page, shots):
         assert page.get_by_text(re.compile(r"— failed")).count() == 0, "a training job failed"
         page.wait_for_timeout(2000)
     assert page.get_by_text(re.compile(r"— succeeded")).count() >= 3
+    # a finished job redraws the page, so the Runs table lists the new runs
+    page.get_by_text("No finished runs for this dataset yet.").wait_for(state="detached", timeout=120_000)
+    wait_idle(page)
     no_exception(page)
     shot(page, shots, "03-train")
 
