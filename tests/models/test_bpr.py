@@ -117,3 +117,17 @@ def test_row_adam_matches_adam_on_touched_rows_and_leaves_the_rest():
         expected[:2] -= 0.1 * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
     torch.testing.assert_close(table, expected)
     assert table[2].tolist() == [3.0, 3.0]
+
+
+def test_cpu_fit_uses_one_torch_thread_and_restores_the_setting():
+    data, _ = two_clusters()
+    seen = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        BPR(factors=4, epochs=2, batch_size=128).fit(
+            data, options=FitOptions(device="cpu", callbacks=[lambda e: seen.append(torch.get_num_threads())]))
+        assert set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
