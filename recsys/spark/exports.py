@@ -28,7 +28,6 @@ from recsys.spark._deps import DataFrame, F, SparkSession, Window
 from recsys.spark.errors import SparkDataError
 from recsys.spark.importer import dataset_events
 from recsys.spark.scoring import factors_frame, target_affinity, top_k, with_exclusions
-from recsys.spark.settings import SparkSettings
 
 FORMATS = ("parquet", "csv")
 LIST_COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score"]
@@ -223,5 +222,5 @@ def manifest_digest(parts: list[dict]) -> str:
     return hashlib.sha256("\n".join(f"{p['name']} {p['sha256']}" for p in parts).encode()).hexdigest()
 
 
-__all__ = ["FORMATS", "SparkSettings", "manifest_digest", "read_run_factors", "spark_lists", "spark_segment",
+__all__ = ["FORMATS", "manifest_digest", "read_run_factors", "spark_lists", "spark_segment",
            "write_export"]

@@ -11,7 +11,6 @@ on it too.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -146,7 +145,3 @@ def dataset_events(spark: SparkSession, info: Any) -> DataFrame:
 
 def _json_stats(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if isinstance(v, (int, float, str, dict, list, type(None)))}
-
-
-def safe_stem(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "export"
