@@ -114,8 +114,7 @@ def parse_time(col: Any, dtype: Any, time_format: str | None = None) -> Any:
     if isinstance(dtype, T.DateType):
         return col.cast("timestamp")
     text = clean_text(col)
-    number = F.expr("try_cast(NULL AS double)")
-    number = text.try_cast("double") if hasattr(text, "try_cast") else number
+    number = text.try_cast("double")
     epoch = F.when(F.abs(number) >= 1e11, number / 1000.0).otherwise(number)
     parsed = F.try_to_timestamp(text, F.lit(time_format)) if time_format else F.try_to_timestamp(text)
     return F.when(text.rlike(_EPOCH), F.timestamp_seconds(epoch)).otherwise(parsed)

@@ -211,3 +211,18 @@ def test_bad_paths_and_mappings_get_one_line_reasons(spark, tmp_path):
         validate_source(spark, [str(path)])
     with pytest.raises(SparkDataError, match="uses column 'nope' for item_id"):
         validate_source(spark, [str(path)], mapping={"interactions": {"user_id": "who", "item_id": "nope"}})
+
+
+def test_cli_exports_lists_and_reports_bad_input_in_one_line(trained, spark, tmp_path, capsys):
+    from recsys.cli import main
+
+    ws, _, _, record = trained
+    common = ["--master", "local[2]", "--workspace", str(ws.root)]
+    assert main(["spark", "lists", "--run", record["id"], "--n", "3", "--out", str(tmp_path / "lists"), *common]) == 0
+    assert (tmp_path / "lists.manifest.json").is_file()
+    assert "rows ->" in capsys.readouterr().out
+    assert main(["spark", "train", "--dataset", "nope", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("error: dataset 'nope' not found") and len(err) == 1
+    assert main(["spark", "import", "--interactions", str(tmp_path / "absent.csv"), "--name", "x", *common]) == 2
+    assert "cannot read" in capsys.readouterr().err
