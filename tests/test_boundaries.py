@@ -12,10 +12,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 IMPORT_ALL = """
 import importlib, pkgutil, sys
 import recsys
+from recsys.spark.errors import SparkUnavailable
 for mod in pkgutil.walk_packages(recsys.__path__, "recsys."):
     if mod.name.endswith("__main__"):
         continue
-    importlib.import_module(mod.name)
+    try:
+        importlib.import_module(mod.name)
+    except SparkUnavailable:  # the optional Spark extra is not installed: nothing else may fail
+        pass
 leaked = sorted(m for m in sys.modules if m == "streamlit" or m.startswith("streamlit."))
 print("LEAKED", leaked)
 """
