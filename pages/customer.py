@@ -15,6 +15,7 @@ from recsys.explain.whatif import history_items, scores_from_history
 from recsys.runs import load_run
 from recsys.workspace import Workspace
 from ui import explain_charts as charts
+from ui.downloads import deferred
 from ui.guards import require_dataset, require_runs
 from ui.shell import ensure_shell
 from ui.workspace import workspace
@@ -93,7 +94,7 @@ def show_explanation(e) -> None:
     st.caption(f"Score {e.score:.4f}; {check}; {e.meta['seconds'] * 1000:.0f} ms. " + " ".join(e.caveats))
     with st.expander("Contributions table and JSON"):
         st.dataframe(e.contributions, hide_index=True, width="stretch")
-        st.download_button("Download the explanation (JSON)", e.to_json(), file_name=f"explanation_{e.user}.json")
+        st.download_button("Download the explanation (JSON)", deferred(e.to_json()), file_name=f"explanation_{e.user}.json")
 
 
 def show_fidelity() -> None:

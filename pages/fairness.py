@@ -10,6 +10,7 @@ from recsys.fairness.report import (ACCURACY, BEYOND, DEFAULT_METRICS, METHODS, 
                                     report_html, run_inputs, sweep, tables_zip)
 from recsys.workspace import Workspace
 from recsys.fairness import charts
+from ui.downloads import deferred
 from ui.guards import require_dataset, require_runs
 from ui.shell import ensure_shell
 from ui.workspace import workspace
@@ -139,7 +140,7 @@ else:
 
 zipped, page = downloads(report, (root, run_id, grouping, item_grouping, metrics, k, method, protected))
 d1, d2 = st.columns(2)
-d1.download_button("Download the tables (CSV, zip)", zipped, file_name=f"fairness_{run_id}.zip",
+d1.download_button("Download the tables (CSV, zip)", deferred(zipped), file_name=f"fairness_{run_id}.zip",
                    mime="application/zip", key="download-zip")
-d2.download_button("Download the report (HTML, opens offline)", page, file_name=f"fairness_{run_id}.html",
+d2.download_button("Download the report (HTML, opens offline)", deferred(page), file_name=f"fairness_{run_id}.html",
                    mime="text/html", key="download-html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys.data.validation import ValidationReport
+from ui.downloads import deferred
 
 
 def render_report(report: ValidationReport, *, key: str) -> None:
@@ -29,7 +30,7 @@ def render_report(report: ValidationReport, *, key: str) -> None:
                    f"(reasons: {', '.join(sorted(dropped['reason'].astype(str).unique()))}).")
         st.download_button(
             f"Download the dropped {table} rows (CSV)",
-            dropped.to_csv(index=False).encode("utf-8"),
+            deferred(dropped.to_csv(index=False).encode("utf-8")),
             file_name=f"dropped_{table}.csv",
             mime="text/csv",
             key=f"{key}-dropped-{table}",
