@@ -3,7 +3,7 @@
 Each model is fitted on all but the last 10,000 events, then the last 10,000 are
 applied at once (``update_model``), and single customers' events one customer at a
 time (time per customer). NeuMF, Hybrid and ContentNeural re-fit the customers'
-embedding rows (60 Adam steps); with ``--finetune-epochs N`` the torch models also
+embedding rows (``FoldInSettings``: 30 Adam steps); with ``--finetune-epochs N`` the torch models also
 time a warm-start fine-tune of N epochs on old + new events. Wall and CPU (process)
 seconds are both recorded, with the load average (the machine may be shared).
 Target: under 0.1 s per customer on CPU for ALS. Writes ``bench/results/update_speed.json``.
