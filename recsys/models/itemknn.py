@@ -90,10 +90,14 @@ class ItemKNN(Recommender):
         return top_similar(item_idx, column, k)
 
     def _get_state(self):
-        return {"similarity_": self.similarity_}, None
+        return {"similarity_": self.similarity_, "similarity_powered_": np.array(True)}, None
 
     def _set_state(self, arrays: dict, state_dict: dict | None) -> None:
-        self.similarity_ = sp.csr_matrix(arrays["similarity_"], dtype=np.float32)
+        similarity = sp.csr_matrix(arrays["similarity_"], dtype=np.float32)
+        if "similarity_powered_" not in arrays:
+            # Saved before ``similarity_`` held the powered values: it is the plain cosine.
+            similarity = similarity.power(float(self.locality)).astype(np.float32)
+        self.similarity_ = similarity
 
 
 def item_cosine_topk(x: sp.csr_matrix, k: int, shrink: float,

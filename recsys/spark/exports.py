@@ -81,14 +81,14 @@ def spark_lists(spark: SparkSession, workspace: Any, run_id: str, n: int = 10, *
     if n < 1:
         raise SparkDataError("lists need n >= 1 items")
     run = read_run_factors(workspace, run_id)
-    history = run.history.tocsr()
-    users = np.flatnonzero(np.diff(history.indptr) > 0)
-    seen = {int(u): history.indices[history.indptr[u]:history.indptr[u + 1]] for u in users}
-    frame = factors_frame(spark, run.user_factors, users, seen)
+    history = run.history.tocoo()
+    users = np.unique(history.row)
+    seen = spark.createDataFrame(pd.DataFrame({"user_idx": history.row.astype(np.int64),
+                                               "item_idx": history.col.astype(np.int64)}),
+                                 schema="user_idx long, item_idx long")
     if exclude_bought:
-        bought = _purchases(_indexed_events(spark, workspace, run))
-        seen_pairs = frame.select("user_idx", F.explode("exclude").alias("item_idx"))
-        frame = with_exclusions(frame.drop("exclude"), seen_pairs.unionByName(bought))
+        seen = seen.unionByName(_purchases(_indexed_events(spark, workspace, run)))
+    frame = with_exclusions(factors_frame(spark, run.user_factors, users), seen)
     top = top_k(frame, run.item_factors, n)
     return _with_names(spark, workspace, run, top)
 
@@ -145,7 +145,7 @@ def spark_segment(spark: SparkSession, workspace: Any, run_id: str, *, items: tu
         raise SparkDataError("give a size, a threshold or both to cap the segment")
     run = read_run_factors(workspace, run_id)
     targets = resolve_targets(workspace, run, items, category)
-    pool = factors_frame(spark, run.user_factors).drop("exclude")
+    pool = factors_frame(spark, run.user_factors)
     counts = {"n_customers": len(run.user_ids), "n_target_items": int(len(targets))}
     events = None
     if min_events or exclude_buyers:

@@ -25,7 +25,7 @@ from recsys.spark.errors import SparkDataError
 from recsys.spark.importer import dataset_events
 from recsys.spark.indexing import IdMaps, build_id_maps, index_events
 from recsys.spark.metrics import per_user_metrics, summarize
-from recsys.spark.scoring import top_k, with_exclusions
+from recsys.spark.scoring import factors_frame, top_k, with_exclusions
 from recsys.spark.session import get_session
 from recsys.spark.settings import SparkSettings
 from recsys.spark.split import PROTOCOL, leave_last_out
@@ -68,7 +68,7 @@ def train_on_spark(spark: Any, events: Any, params: ALSParams, *, catalogs: Mapp
     metrics, per_user = {}, pd.DataFrame()
     if parts is not None:
         test_users = parts.test.select("user_idx").distinct()
-        users = factors_for(spark, factors.user_factors, test_users)
+        users = test_users.join(factors_frame(spark, factors.user_factors), "user_idx")
         lists = top_k(with_exclusions(users, cells.select("user_idx", "item_idx")), factors.item_factors,
                       max(ks)).persist()
         per_user_frame = per_user_metrics(lists, parts.test, ks).persist()
@@ -82,14 +82,6 @@ def train_on_spark(spark: Any, events: Any, params: ALSParams, *, catalogs: Mapp
     cells.unpersist()
     return SparkTraining(factors, maps, history, metrics, per_user, parts.params if parts else {},
                          fit_seconds, time.perf_counter() - started, n_fit_events)
-
-
-def factors_for(spark: Any, user_factors: np.ndarray, users: Any) -> Any:
-    """(user_idx, features) for the users of a Spark frame, from the driver's factor matrix."""
-    frame = pd.DataFrame({"user_idx": np.arange(len(user_factors), dtype=np.int64),
-                          "features": list(np.asarray(user_factors, np.float32))})
-    table = spark.createDataFrame(frame, schema="user_idx long, features array<float>")
-    return users.join(table, "user_idx")
 
 
 def train_spark_run(workspace: Any, dataset: str, params: ALSParams | Mapping | None = None, *,

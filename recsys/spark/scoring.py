@@ -18,17 +18,12 @@ TOP_SCHEMA = "user_idx long, rank int, item_idx long, score double"
 AFFINITY_SCHEMA = "user_idx long, affinity double"
 
 
-def factors_frame(spark: SparkSession, user_factors: np.ndarray, users: np.ndarray | None = None,
-                  exclude: dict[int, np.ndarray] | None = None) -> DataFrame:
-    """(user_idx, features, exclude) rows for ``users`` (default all) from a numpy factor matrix."""
+def factors_frame(spark: SparkSession, user_factors: np.ndarray, users: np.ndarray | None = None) -> DataFrame:
+    """(user_idx, features) rows for ``users`` (default all) from a numpy factor matrix."""
     users = np.arange(len(user_factors)) if users is None else np.asarray(users, np.int64)
-    exclude = exclude or {}
-    empty = np.zeros(0, np.int64)
     frame = pd.DataFrame({"user_idx": users.astype(np.int64),
-                          "features": list(np.asarray(user_factors[users], np.float32)),
-                          "exclude": [np.asarray(exclude.get(int(u), empty), np.int64) for u in users]})
-    schema = "user_idx long, features array<float>, exclude array<long>"
-    return spark.createDataFrame(frame, schema=schema)
+                          "features": list(np.asarray(user_factors[users], np.float32))})
+    return spark.createDataFrame(frame, schema="user_idx long, features array<float>")
 
 
 def with_exclusions(users: DataFrame, pairs: DataFrame | None) -> DataFrame:

@@ -91,3 +91,20 @@ def test_similar_items_are_the_neighbours_of_the_item():
     a, b, c = data.items.index_of(["a", "b", "c"])
     result = ItemKNN(n_neighbors=10, shrink=0.0).fit(data).similar_items(a, 2)
     assert result.similar_idx.tolist() == [b, c]
+
+
+def test_a_run_saved_with_plain_cosines_loads_with_the_locality_applied(tmp_path):
+    """Runs saved before ``similarity_`` held the powered values store the plain cosine."""
+    data = toy_data()
+    model = ItemKNN(n_neighbors=10, shrink=0.0, locality=2.0).fit(data)
+    plain = ItemKNN(n_neighbors=10, shrink=0.0, locality=1.0).fit(data)
+    model.save(tmp_path / "new")
+    model.similarity_ = plain.similarity_  # what the older format wrote
+    model._get_state = lambda: ({"similarity_": plain.similarity_}, None)
+    model.save(tmp_path / "old")
+    users = np.arange(data.n_users)
+    expected = ItemKNN(n_neighbors=10, shrink=0.0, locality=2.0).fit(data).score(users)
+    for folder in ("new", "old"):
+        loaded = ItemKNN.load(tmp_path / folder)
+        np.testing.assert_allclose(loaded.score(users), expected, rtol=1e-6)
+        np.testing.assert_allclose(loaded.similarity_.toarray(), plain.similarity_.toarray() ** 2, rtol=1e-6)
