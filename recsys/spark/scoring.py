@@ -80,7 +80,7 @@ def _matrix(part: pd.DataFrame) -> np.ndarray:
 def _top_rows(part: pd.DataFrame, items: np.ndarray, k: int) -> pd.DataFrame:
     if not len(part):
         return pd.DataFrame({"user_idx": [], "rank": [], "item_idx": [], "score": []})
-    scores = (_matrix(part) @ items.T).astype(np.float64)
+    scores = _matrix(part) @ items.T  # float32: the float64 copy of the top-k only, below
     scores[np.isnan(scores)] = -np.inf
     for row, excluded in enumerate(part["exclude"]):
         if excluded is not None and len(excluded):
@@ -94,16 +94,8 @@ def _top_rows(part: pd.DataFrame, items: np.ndarray, k: int) -> pd.DataFrame:
     row, slot = np.nonzero(np.isfinite(top_scores))
     users = part["user_idx"].to_numpy(np.int64)
     return pd.DataFrame({"user_idx": users[row], "rank": (slot + 1).astype(np.int32),
-                         "item_idx": top[row, slot].astype(np.int64), "score": top_scores[row, slot]})
+                         "item_idx": top[row, slot].astype(np.int64),
+                         "score": top_scores[row, slot].astype(np.float64)})
 
 
-def ranked_matrix(top: pd.DataFrame, users: np.ndarray, k: int) -> np.ndarray:
-    """Collected top-K rows as the (n_users, k) -1 padded matrix ``recsys.evaluation`` takes."""
-    out = np.full((len(users), k), -1, np.int64)
-    row = pd.Index(np.asarray(users, np.int64)).get_indexer(top["user_idx"].to_numpy(np.int64))
-    keep = (row >= 0) & (top["rank"].to_numpy() <= k)
-    out[row[keep], top["rank"].to_numpy()[keep] - 1] = top["item_idx"].to_numpy()[keep]
-    return out
-
-
-__all__ = ["factors_frame", "ranked_matrix", "target_affinity", "top_k", "with_exclusions"]
+__all__ = ["factors_frame", "target_affinity", "top_k", "with_exclusions"]
