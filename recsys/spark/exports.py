@@ -49,14 +49,15 @@ class RunFactors:
 def read_run_factors(workspace: Any, run_id: str) -> RunFactors:
     """The factors of a stored ``als`` run (local or Spark-trained), without loading its dataset."""
     from recsys.models.registry import get_spec
+    from recsys.runs import ITEM_IDS_FILE, MODEL_DIR, USER_IDS_FILE
 
     record = workspace.get_record("runs", run_id)
     if record.get("model_key") != "als":
         raise SparkDataError(f"run {run_id} is a {record.get('model_key')!r} run; Spark exports score ALS factors")
     run_dir = workspace.artifact_dir("runs", run_id)
-    model = get_spec("als").load_class().load(run_dir / "model")
-    users = pd.read_parquet(run_dir / "user_ids.parquet")["user_id"].astype(str).to_numpy(dtype=object)
-    items = pd.read_parquet(run_dir / "item_ids.parquet")["item_id"].astype(str).to_numpy(dtype=object)
+    model = get_spec("als").load_class().load(run_dir / MODEL_DIR)
+    users = pd.read_parquet(run_dir / USER_IDS_FILE)["user_id"].astype(str).to_numpy(dtype=object)
+    items = pd.read_parquet(run_dir / ITEM_IDS_FILE)["item_id"].astype(str).to_numpy(dtype=object)
     return RunFactors(record, model.user_factors_, model.item_factors_, model.history_, users, items)
 
 

@@ -129,8 +129,10 @@ def train_spark_run(workspace: Any, dataset: str, params: ALSParams | Mapping | 
 
 def save_model(run_dir: Path, result: SparkTraining) -> None:
     """The run folder as ``recsys.runs`` writes it: model/, id maps, per-user metrics."""
+    from recsys.data.dataset import IdMap
     from recsys.models.als import ALS
-    from recsys.storage.atomic import atomic_dir, atomic_file
+    from recsys.runs import ITEM_IDS_FILE, MODEL_DIR, PER_USER_FILE, USER_IDS_FILE, _write_ids, _write_parquet
+    from recsys.storage.atomic import atomic_dir
 
     model = ALS(**result.factors.params.to_dict())
     model.n_users_, model.n_items_ = result.maps.n_users, result.maps.n_items
@@ -138,17 +140,14 @@ def save_model(run_dir: Path, result: SparkTraining) -> None:
     model.user_factors_ = result.factors.user_factors
     model.item_factors_ = result.factors.item_factors
     model.loss_history_ = np.zeros(0, np.float64)  # Spark ML does not report the objective
-    with atomic_dir(run_dir / "model") as tmp:
+    with atomic_dir(run_dir / MODEL_DIR) as tmp:
         model.save(tmp)
-    for file, column, ids in (("user_ids.parquet", "user_id", result.maps.user_ids),
-                              ("item_ids.parquet", "item_id", result.maps.item_ids)):
-        with atomic_file(run_dir / file) as fh:
-            pd.DataFrame({column: pd.array(ids.astype(str), dtype="string")}).to_parquet(fh, index=False)
+    _write_ids(run_dir / USER_IDS_FILE, "user_id", IdMap(result.maps.user_ids))
+    _write_ids(run_dir / ITEM_IDS_FILE, "item_id", IdMap(result.maps.item_ids))
     if len(result.per_user):
         per_user = result.per_user.copy()
         per_user.insert(0, "user_id", result.maps.user_ids[per_user["user_idx"].to_numpy(np.int64)].astype(str))
-        with atomic_file(run_dir / "per_user.parquet") as fh:
-            per_user.to_parquet(fh, index=False)
+        _write_parquet(run_dir / PER_USER_FILE, per_user)
 
 
 def _history(cells: Any, maps: IdMaps) -> sp.csr_matrix:
