@@ -101,7 +101,8 @@ def _with_names(spark: SparkSession, workspace: Any, run: RunFactors, top: DataF
     ids["title"] = ids["item_id"]
     ids["category"] = None
     if items is not None:
-        catalog = items.drop_duplicates("item_id").set_index(items.drop_duplicates("item_id")["item_id"].astype(str))
+        catalog = items.drop_duplicates("item_id")
+        catalog = catalog.set_index(catalog["item_id"].astype(str))
         if "title" in catalog:
             ids["title"] = catalog["title"].reindex(ids["item_id"]).astype("string").fillna("").to_numpy(dtype=object)
         if "category" in catalog:
