@@ -641,11 +641,11 @@ def _read_excel(data: bytes, name: str) -> pd.DataFrame:
                 sheets = wb.worksheets
                 if not sheets:
                     raise DataValidationError("the workbook has no worksheet", file=name, code="empty_file")
-                rows = []
+                rows, limit = [], max_rows()  # read the environment once, not per row
                 for row in sheets[0].iter_rows(values_only=True):
-                    if len(rows) > max_rows():
+                    if len(rows) > limit:
                         raise DataValidationError(
-                            f"the first sheet has more than {max_rows():,} rows "
+                            f"the first sheet has more than {limit:,} rows "
                             f"(${_MAX_ROWS_ENV} raises the limit)", file=name, code="too_large",
                         )
                     rows.append([_cell_str(v) for v in row])
