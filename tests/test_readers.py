@@ -224,3 +224,15 @@ def _map(path):
 
     with open(path, "rb") as fh:
         return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def test_an_excel_sheet_over_the_row_cap_is_refused(monkeypatch):
+    from bad_files.corpus import _xlsx
+
+    data = _xlsx([["user_id", "item_id"]] + [[f"u{i}", f"i{i}"] for i in range(5)])
+    monkeypatch.setenv("RECSYS_MAX_ROWS", "5")
+    assert len(read_table(data, name="events.xlsx")) == 5  # header + 5 rows: at the cap, read
+    monkeypatch.setenv("RECSYS_MAX_ROWS", "4")
+    with pytest.raises(DataValidationError) as info:
+        read_table(data, name="events.xlsx")
+    assert info.value.code == "too_large" and "more than 4 rows" in str(info.value)
