@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -46,11 +48,17 @@ def test_settings_from_environment(monkeypatch):
 
 def test_package_imports_without_touching_pyspark():
     import importlib
+    import subprocess
     import sys
 
     before = "pyspark" in sys.modules
     importlib.import_module("recsys.spark")
     assert ("pyspark" in sys.modules) == before
+    # in this process pyspark may already be loaded by an earlier test: check a fresh interpreter too
+    fresh = subprocess.run([sys.executable, "-c", "import sys, recsys.spark; print('pyspark' in sys.modules)"],
+                           capture_output=True, text=True, timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.strip() == "False"
 
 
 def test_a_run_serves_when_its_spark_dataset_keeps_the_events_on_the_cluster(tmp_path):
