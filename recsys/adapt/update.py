@@ -100,15 +100,15 @@ def update_run(model: Recommender, data: Dataset, new_events: pd.DataFrame,
     events = events[known]
     unseen_users = pd.unique(events["user_id"][data.users.index_of(events["user_id"].to_numpy(dtype=object)) < 0])
     user_map = IdMap(np.concatenate([data.users.ids, np.asarray(unseen_users, dtype=object)]))
-    extended = _extend(data, user_map, item_map, items, new_items, customers)
+    new_item_rows = None
+    if new_items:
+        new_item_rows = items.set_index(items["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
+    extended = _extend(data, user_map, item_map, new_item_rows, customers)
     frame = _index_frame(events, user_map, item_map, data.event_weights)
     frame = frame[[c for c in data.frame.columns if c in frame.columns]]
     merged = extended.with_frame(pd.concat([extended.frame, frame], ignore_index=True))
     if merged.has_timestamps:
         merged = merged.with_frame(merged.frame.sort_values("timestamp", kind="stable"))
-    new_item_rows = None
-    if new_items:
-        new_item_rows = items.set_index(items["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
     updated, described, details = _update(model, extended.with_frame(frame), new_item_rows=new_item_rows,
                                           method=method, epochs=epochs, full=merged, fold_in=fold_in,
                                           options=options)
@@ -299,12 +299,12 @@ def _new_item_ids(events: pd.DataFrame, data: Dataset, items: pd.DataFrame | Non
     return tuple(c for c in candidates if c in described)
 
 
-def _extend(data: Dataset, users: IdMap, items: IdMap, item_table, new_items, customers=None) -> Dataset:
+def _extend(data: Dataset, users: IdMap, items: IdMap, new_item_rows: pd.DataFrame | None,
+            customers=None) -> Dataset:
     item_features = data.item_features
-    if new_items and item_features is not None:
-        rows = item_table.set_index(item_table["item_id"].astype(str)).loc[list(new_items)].reset_index(drop=True)
-        item_features = pd.concat([item_features, rows[[c for c in rows.columns if c in item_features.columns]]],
-                                  ignore_index=True)
+    if new_item_rows is not None and item_features is not None:
+        shared = [c for c in new_item_rows.columns if c in item_features.columns]
+        item_features = pd.concat([item_features, new_item_rows[shared]], ignore_index=True)
     user_features = data.user_features
     if user_features is not None and len(users) > len(user_features):
         new_ids = users.ids[len(user_features):]
