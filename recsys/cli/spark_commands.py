@@ -31,6 +31,17 @@ def _common(parser) -> None:
     parser.add_argument("--workspace", default=None, help="workspace folder (default $RECSYS_WORKSPACE or ./workspace)")
 
 
+def _source(parser) -> None:
+    """The input arguments shared by ``import`` and ``validate``."""
+    parser.add_argument("--interactions", required=True, nargs="+", help="Parquet/CSV files or folders")
+    parser.add_argument("--items", nargs="*", default=[], help="item catalog file(s)")
+    parser.add_argument("--users", nargs="*", default=[], help="customer table file(s)")
+    parser.add_argument("--map", default=None, help='JSON, e.g. {"interactions": {"user_id": "CustomerID"}}')
+    parser.add_argument("--format", default=None, choices=["parquet", "csv"], help="default: from the extension")
+    parser.add_argument("--delimiter", default=None, help="CSV delimiter (default , or tab for .tsv)")
+    parser.add_argument("--time-format", default=None, help='Spark datetime pattern, e.g. "dd/MM/yyyy HH:mm"')
+
+
 def add_parser(subparsers) -> None:
     spark = subparsers.add_parser("spark", help="import, train and export on Apache Spark", description=DESCRIPTION,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,15 +49,9 @@ def add_parser(subparsers) -> None:
     sub.required = True
 
     imp = sub.add_parser("import", help="validate and import interactions from cluster paths")
-    imp.add_argument("--interactions", required=True, nargs="+", help="Parquet/CSV files or folders")
-    imp.add_argument("--items", nargs="*", default=[], help="item catalog file(s)")
-    imp.add_argument("--users", nargs="*", default=[], help="customer table file(s)")
+    _source(imp)
     imp.add_argument("--name", required=True, help="dataset name")
     imp.add_argument("--out", default=None, help="folder for the cleaned events (required on a cluster)")
-    imp.add_argument("--map", default=None, help='JSON, e.g. {"interactions": {"user_id": "CustomerID"}}')
-    imp.add_argument("--format", default=None, choices=["parquet", "csv"], help="default: from the extension")
-    imp.add_argument("--delimiter", default=None, help="CSV delimiter (default , or tab for .tsv)")
-    imp.add_argument("--time-format", default=None, help='Spark datetime pattern, e.g. "dd/MM/yyyy HH:mm"')
     imp.add_argument("--local-copy", choices=["auto", "yes", "no"], default="auto",
                      help="also store the events in the workspace (auto: up to 1,000,000 events)")
     imp.add_argument("--overwrite", action="store_true")
@@ -54,14 +59,7 @@ def add_parser(subparsers) -> None:
     imp.set_defaults(func=run_import)
 
     val = sub.add_parser("validate", help="validate interactions on Spark and print the checks, import nothing")
-    for arg in ("--interactions",):
-        val.add_argument(arg, required=True, nargs="+")
-    val.add_argument("--items", nargs="*", default=[])
-    val.add_argument("--users", nargs="*", default=[])
-    val.add_argument("--map", default=None)
-    val.add_argument("--format", default=None, choices=["parquet", "csv"])
-    val.add_argument("--delimiter", default=None)
-    val.add_argument("--time-format", default=None)
+    _source(val)
     _common(val)
     val.set_defaults(func=run_validate)
 
