@@ -26,16 +26,6 @@ PLANTED = {**SMALL, "batch_size": 256, "min_count": 2}
 CPU = FitOptions(device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Module-wide, set before the shared fitted model: saved and loaded scores are compared
-    # bit for bit, and a different thread count changes float summation order.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def catalog():
     return cold_start_catalog()

@@ -56,15 +56,6 @@ def planted(n_users: int = 240, n_items: int = 60, events_per_user: int = 20, se
     return Dataset.from_tables(events, items, users)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks: a second thread only adds contention on shared CI machines.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def split():
     return make_split(planted(), "leave_last_out")

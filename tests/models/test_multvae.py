@@ -21,15 +21,6 @@ CPU = FitOptions(device="cpu")
 MODELS = [MultVAE, MultDAE]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Scores are compared bit for bit; the thread count changes float summation order.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def two_groups(n_users: int = 80, items_per_group: int = 25, per_user: int = 10, seed: int = 0,
                share_a: float = 0.65) -> tuple[Dataset, np.ndarray]:
     """Users who keep to one of two item groups (group A holds more users, so it is more popular).

@@ -20,14 +20,6 @@ SMALL = dict(factors=8, mlp_layers=2, epochs=25, batch_size=128, learning_rate=0
 CPU = FitOptions(device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def planted():
     return two_groups()

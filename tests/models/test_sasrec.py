@@ -42,15 +42,6 @@ class TestSASRecContract(ModelContract):
     beats_popularity = False
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: extra intra-op threads only add spin-waiting on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data() -> Dataset:
     return cycles()
