@@ -294,7 +294,7 @@ def _new_item_ids(events: pd.DataFrame, data: Dataset, items: pd.DataFrame | Non
         return ()
     candidates = pd.unique(np.concatenate([events["item_id"].to_numpy(dtype=object),
                                            items["item_id"].astype(str).to_numpy(dtype=object)]))
-    candidates = [c for c in candidates if data.items.index_of([c])[0] < 0]
+    candidates = candidates[data.items.index_of(candidates) < 0]  # one lookup for the whole catalog
     described = set(items["item_id"].astype(str))
     return tuple(c for c in candidates if c in described)
 
