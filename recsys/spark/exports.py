@@ -190,7 +190,7 @@ def write_export(spark: SparkSession, frame: DataFrame, out: str, fmt: str, *, k
     written = spark.read.option("header", True).csv(out) if fmt == "csv" else spark.read.parquet(out)
     row_count = written.count()
     listing = [{"name": r["path"].rsplit("/", 1)[-1], "bytes": int(r["length"]), "sha256": r["sha256"]} for r in parts]
-    digest = "\n".join(f"{p['name']} {p['sha256']}" for p in listing).encode()
+    digest = _parts_text(listing)
     record = workspace.get_record("runs", run_id)
     fingerprint = record["dataset_fingerprint"]
     if workspace.has_dataset(record["dataset"]):
@@ -219,9 +219,14 @@ def _local_path(out: str) -> Path | None:
     return None if "://" in out else Path(out)
 
 
+def _parts_text(parts: list[dict]) -> bytes:
+    """What a folder export's ``file_sha256`` hashes: one ``"<part> <part sha256>"`` line per part."""
+    return "\n".join(f"{p['name']} {p['sha256']}" for p in parts).encode()
+
+
 def manifest_digest(parts: list[dict]) -> str:
     """``file_sha256`` of a folder export from its part listing (to check a download)."""
-    return hashlib.sha256("\n".join(f"{p['name']} {p['sha256']}" for p in parts).encode()).hexdigest()
+    return hashlib.sha256(_parts_text(parts)).hexdigest()
 
 
 __all__ = ["FORMATS", "manifest_digest", "read_run_factors", "spark_lists", "spark_segment",
