@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -108,14 +107,12 @@ def workspace_salt(workspace: "Workspace") -> bytes:
 
 
 def _read_salt(path: Path) -> bytes:
-    # Another process may have created the file a moment ago and not written it yet.
-    for _ in range(100):
-        salt = path.read_bytes()
-        if len(salt) >= SALT_BYTES:
-            return salt[:SALT_BYTES]
-        time.sleep(0.01)
-    raise RuntimeError(f"the pseudonym salt {path} is truncated; delete it to make a new one "
-                       "(pseudonymous ids will change)")
+    # Always whole: workspace_salt links the file into place only after writing it.
+    salt = path.read_bytes()
+    if len(salt) < SALT_BYTES:
+        raise RuntimeError(f"the pseudonym salt {path} is truncated; delete it to make a new one "
+                           "(pseudonymous ids will change)")
+    return salt[:SALT_BYTES]
 
 
 def _text(value: object) -> str:
