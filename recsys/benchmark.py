@@ -293,17 +293,13 @@ def tuning_order(spec: "ModelSpec", grid: list[dict]) -> list[dict]:
     """The defaults first (so tuning never ends below them), then the grid points by how
     many parameters differ from the defaults (stable), without repeats."""
     defaults = spec.defaults()
-    full = [{**defaults, **point} for point in grid]
-    ordered = sorted([defaults, *full], key=lambda p: sum(defaults.get(n) != v for n, v in p.items()))
-    unique = []
-    for point in ordered:
-        if point not in unique:
-            unique.append(point)
-    return [{n: v for n, v in point.items() if n in grid_names(grid) or v != defaults.get(n)} for point in unique]
-
-
-def grid_names(grid: list[dict]) -> set[str]:
-    return {name for point in grid for name in point}
+    names = {name for point in grid for name in point}
+    unique: list[dict] = []
+    for point in [{}, *grid]:  # {}: the defaults
+        full = {n: v for n, v in {**defaults, **point}.items() if n in names}
+        if full not in unique:
+            unique.append(full)
+    return sorted(unique, key=lambda p: sum(defaults.get(n) != v for n, v in p.items()))
 
 
 def rank_items(model: "Recommender", data: BenchmarkData, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
