@@ -106,16 +106,18 @@ def evaluate_cold(score: Callable[[np.ndarray], np.ndarray], split: Split, *, ks
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
     k = max(ks)
     seen = split.seen_for("test")
+    blocked = None  # items outside the split's candidates (item-cold: the warm ones)
+    if split.candidates is not None:
+        blocked = np.ones(seen.shape[1], bool)
+        blocked[split.candidates] = False
     ranked = np.full((len(users), k), -1, np.int64)
     for s in range(0, len(users), 512):
         part = users[s:s + 512]
         scores = np.asarray(score(part), np.float32).copy()
         r, c = seen[part].nonzero()
         scores[r, c] = -np.inf
-        if split.candidates is not None:
-            allowed = np.zeros(scores.shape[1], bool)
-            allowed[split.candidates] = True
-            scores[:, ~allowed] = -np.inf
+        if blocked is not None:
+            scores[:, blocked] = -np.inf
         kk = min(k, scores.shape[1])
         top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
         top[~np.isfinite(np.take_along_axis(scores, top, 1))] = -1
