@@ -179,3 +179,17 @@ def test_bad_files_exit_2(split_dir, tmp_path, capsys):
     assert code == 2 and "bad.csv lacks column(s) user_id, item_id" in err
     code, _, err = _bench(capsys, {**split_dir, "train": tmp_path / "none.csv"}, tmp_path / "out", "--models", "ease")
     assert code == 2 and "file not found" in err
+
+
+def test_bench_readme_lists_the_tuning_grids(repo_root):
+    """bench/README.md's grid table is the documentation of --tune: it must match TUNING_GRIDS."""
+    import re
+
+    text = (repo_root / "bench" / "README.md").read_text()
+    documented = {}
+    for key, grid in re.findall(r"^\| (\w+) \| ([^|]*\bin \{[^|]*) \|$", text, flags=re.M):
+        documented[key] = {name: {float(v) for v in values.split(",")}
+                           for name, values in re.findall(r"(\w+) in \{([^}]*)\}", grid)}
+    actual = {key: {name: {float(p[name]) for p in grid} for name in grid[0]}
+              for key, grid in TUNING_GRIDS.items() if grid[0]}
+    assert documented == actual
