@@ -8,7 +8,7 @@ import streamlit as st
 from recsys.adapt.cold_start import compare_cold_start
 from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs
 from recsys.evaluation.splits import COLD_PROTOCOLS, PROTOCOLS, make_split
-from recsys.runs import dataset_from_tables, get_run, list_runs, load_run
+from recsys.runs import dataset_from_tables, list_runs, load_run
 from ui.shell import ensure_shell
 from ui import state
 from ui.workspace import workspace
@@ -86,8 +86,9 @@ metric = mid.selectbox("Metric", ACCURACY_METRICS, format_func=str.upper)
 k = right.selectbox("K", [5, 10, 20], index=1)
 st.caption(PROTOCOL_HELP[protocol])
 candidates = runs[runs["split"] == protocol]
-engines = {r["id"]: r.get("engine", "local") for r in ws.list_records("runs", dataset=dataset)}
-labels = {r.run_id: f"{r.display_name} · {engines.get(r.run_id, 'local')} · {r.run_id[-6:]} ({r.created_at[:16]})"
+records = {r["id"]: r for r in ws.list_records("runs", dataset=dataset)}  # read once per rerun
+labels = {r.run_id: f"{r.display_name} · {records.get(r.run_id, {}).get('engine', 'local')} · {r.run_id[-6:]} "
+                    f"({r.created_at[:16]})"
           for r in candidates.itertuples()}
 
 if protocol in COLD_PROTOCOLS:
@@ -97,7 +98,8 @@ if protocol in COLD_PROTOCOLS:
             "Onboarding picks per new customer", [0, 1, 3, 5],
             help="0: the model knows new customers by their attributes only. n: each one's first n items "
                  "(in time order) are revealed in training, as picked at sign-up; the rest is the test.")
-    matching = [r for r in labels if {**COLD_DEFAULTS[protocol], **get_run(ws, r).split.get("args", {})} == args]
+    matching = [r for r in labels
+                if {**COLD_DEFAULTS[protocol], **records[r].get("split", {}).get("args", {})} == args]
     latest_per_model = candidates[candidates["run_id"].isin(matching)].drop_duplicates("model")["run_id"].tolist()
     chosen = st.multiselect("Runs trained on this protocol", matching, default=latest_per_model,
                             format_func=labels.get,
