@@ -91,6 +91,19 @@ def planted_groups(n_groups: int = 4, users_per_group: int = 40, items_per_group
     return data, test
 
 
+
+def shuffled_planted_groups() -> tuple[Dataset, sp.csr_matrix]:
+    """``planted_groups`` with the training events in a seeded random time order.
+
+    The planted histories put each user's popular items last, so a next-item model
+    rightly predicts a popular item there; shuffled, only the group taste is left.
+    """
+    train, test = planted_groups()
+    frame = train.frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame["timestamp"] = np.arange(len(frame)) + 1_700_000_000
+    return train.with_frame(frame), test
+
+
 def ndcg_at_k(model: Recommender, test: sp.csr_matrix, k: int = 10) -> float:
     """Mean NDCG@k over users with test items (binary relevance, seen items excluded)."""
     users = np.flatnonzero(np.diff(test.indptr))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from contract import ModelContract, ndcg_at_k, planted_groups
+from contract import ModelContract, ndcg_at_k, shuffled_planted_groups
 from recsys.data.dataset import Dataset
 from recsys.models.popularity import Popularity
 from recsys.models.registry import get_spec
@@ -143,10 +143,7 @@ def test_full_windows_without_shift_and_sampled_negatives_train(data):
 
 def test_beats_popularity_on_shuffled_groups():
     """Group taste in histories whose popular items come in random order: a personal ranking."""
-    train, test = planted_groups()
-    frame = train.frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    frame["timestamp"] = np.arange(len(frame)) + 1_700_000_000
-    train = train.with_frame(frame)
+    train, test = shuffled_planted_groups()
     params = {**FAST, "max_len": 10, "epochs": 15}
     model = SASRec(**params).fit(train, options=FitOptions(seed=0, device="cpu"))
     ours, baseline = ndcg_at_k(model, test), ndcg_at_k(Popularity().fit(train), test)
