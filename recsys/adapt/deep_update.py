@@ -110,14 +110,15 @@ def _fit_rows(side: "_UserSide", history: sp.csr_matrix, users: np.ndarray,
         optimizer = torch.optim.Adam(small, lr=float(settings.learning_rate))
         for _ in range(int(settings.steps)):
             negatives = torch.randint(n_items, (len(pos_items), k), generator=gen, device=device)
+            bad = _is_seen(seen, pos_users[:, None] * n_items + negatives)
             for _ in range(_RESAMPLE_ROUNDS):  # redraw negatives the customer has touched
-                bad = _is_seen(seen, pos_users[:, None] * n_items + negatives)
                 if not bool(bad.any()):
                     break
                 negatives[bad] = torch.randint(n_items, (int(bad.sum()),), generator=gen, device=device)
+                bad = _is_seen(seen, pos_users[:, None] * n_items + negatives)
             items = torch.cat([pos_items[:, None], negatives], 1)
             logits = side.logits(customers, pos_local, items).float()
-            weight = (~_is_seen(seen, pos_users[:, None] * n_items + negatives)).float()
+            weight = (~bad).float()  # a negative still touched after the redraws is ignored
             loss = _loss(logits, weight, side.loss)
             grads = torch.autograd.grad(loss, small)
             for p, g in zip(small, grads):
