@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import plotly.express as px
 import streamlit as st
 
 from recsys.adapt.cold_start import compare_cold_start
 from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs
-from recsys.evaluation.splits import COLD_PROTOCOLS, PROTOCOLS, make_split
+from recsys.evaluation.splits import COLD_PROTOCOLS, PROTOCOLS, item_cold_split, make_split, user_cold_split
 from recsys.runs import dataset_from_tables, list_runs, load_run
 from ui.shell import ensure_shell
 from ui import state
@@ -37,9 +39,10 @@ PROTOCOL_HELP = {
                  "ContentNeural, Hybrid) place new items from their text and labels; Popularity knows nothing "
                  "about them, so it scores at chance level: the baseline to beat.",
 }
-# The cold protocols' maker arguments when a run does not store them (the makers' defaults).
-COLD_DEFAULTS = {"user_cold": {"test_fraction": 0.2, "seed": 0, "onboarding": 0},
-                 "item_cold": {"test_fraction": 0.2, "seed": 0}}
+# The cold protocols' maker arguments when a run does not store them: the makers' own defaults.
+COLD_DEFAULTS = {protocol: {name: p.default for name, p in inspect.signature(maker).parameters.items()
+                            if p.default is not inspect.Parameter.empty}
+                 for protocol, maker in (("user_cold", user_cold_split), ("item_cold", item_cold_split))}
 
 st.title("Evaluate")
 ws = workspace()
