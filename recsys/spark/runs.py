@@ -79,6 +79,7 @@ def train_on_spark(spark: Any, events: Any, params: ALSParams, *, catalogs: Mapp
         per_user = per_user_frame.toPandas().sort_values("user_idx").reset_index(drop=True)
         per_user_frame.unpersist()
         lists.unpersist()
+        parts.unpersist()
     cells.unpersist()
     return SparkTraining(factors, maps, history, metrics, per_user, parts.params if parts else {},
                          fit_seconds, time.perf_counter() - started, n_fit_events)

@@ -30,6 +30,12 @@ class SparkSplit:
     train: DataFrame
     test: DataFrame
     params: dict
+    cached: DataFrame | None = None  # the per-user table train and test are read from
+
+    def unpersist(self) -> None:
+        """Free the cached per-user table once train and test are no longer read."""
+        if self.cached is not None:
+            self.cached.unpersist()
 
 
 def leave_last_out(events: DataFrame, *, min_events: int = 2) -> SparkSplit:
@@ -58,4 +64,4 @@ def leave_last_out(events: DataFrame, *, min_events: int = 2) -> SparkSplit:
     params = {"with_valid": False, "min_events": int(min_events), "n_test_users": n_test, "n_valid_users": 0,
               "n_users_too_short": int(users["short"] or 0), "n_dropped_events": n_on_held - n_test,
               "n_train_events": int(events_count["n"]) - n_on_held}
-    return SparkSplit(train, test, params)
+    return SparkSplit(train, test, params, per_user)
