@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from recsys.adapt.cold_start import compare_cold_start
-from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs
+from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs, run_label
 from recsys.evaluation.splits import COLD_PROTOCOLS, PROTOCOLS, item_cold_split, make_split, user_cold_split
 from recsys.runs import dataset_from_tables, list_runs, load_run
 from ui.shell import ensure_shell
@@ -74,7 +74,7 @@ def cold_comparison(name: str, fingerprint: str, protocol: str, args: tuple, run
     for run_id in run_ids:
         loaded = load_run(ws_, run_id, with_split=split is None)
         split = split or loaded.split
-        models[f"{loaded.record.display_name} · {run_id[-6:]}"] = loaded.model
+        models[run_label(loaded.record)] = loaded.model
     if split is None:
         data = dataset_from_tables(ws_.load_tables(name), ws_.dataset_info(name).metadata)
         split = make_split(data, protocol, **dict(args))
