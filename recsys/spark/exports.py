@@ -65,9 +65,14 @@ def _indexed_events(spark: SparkSession, workspace: Any, run: RunFactors) -> Dat
     """The run's dataset events with the run's user/item indices (ids outside the run dropped)."""
     info = workspace.dataset_info(run.record["dataset"])
     events = dataset_events(spark, info)
-    users = spark.createDataFrame(pd.DataFrame({"user_id": run.user_ids, "user_idx": np.arange(len(run.user_ids))}))
-    items = spark.createDataFrame(pd.DataFrame({"item_id": run.item_ids, "item_idx": np.arange(len(run.item_ids))}))
-    return events.join(users, "user_id").join(items, "item_id")
+    return events.join(_ids_frame(spark, run.user_ids, "user"), "user_id") \
+        .join(_ids_frame(spark, run.item_ids, "item"), "item_id")
+
+
+def _ids_frame(spark: SparkSession, ids: np.ndarray, what: str) -> DataFrame:
+    """(``<what>_idx`` long, ``<what>_id`` string): a run's id map as a Spark table."""
+    frame = pd.DataFrame({f"{what}_idx": np.arange(len(ids), dtype=np.int64), f"{what}_id": ids})
+    return spark.createDataFrame(frame, schema=f"{what}_idx long, {what}_id string")
 
 
 def _purchases(events: DataFrame) -> DataFrame:
@@ -109,9 +114,8 @@ def _with_names(spark: SparkSession, workspace: Any, run: RunFactors, top: DataF
             ids["category"] = catalog["category"].reindex(ids["item_id"]).astype("string").to_numpy(dtype=object)
     ids = ids.astype({"item_id": str, "title": str}).astype({"category": object})
     names = spark.createDataFrame(ids, schema="item_idx long, item_id string, title string, category string")
-    users = spark.createDataFrame(pd.DataFrame({"user_idx": np.arange(len(run.user_ids)), "user_id": run.user_ids}),
-                                  schema="user_idx long, user_id string")
-    return top.join(F.broadcast(names), "item_idx").join(users, "user_idx").select(*LIST_COLUMNS)
+    return top.join(F.broadcast(names), "item_idx").join(_ids_frame(spark, run.user_ids, "user"), "user_idx") \
+        .select(*LIST_COLUMNS)
 
 
 def resolve_targets(workspace: Any, run: RunFactors, items: tuple[str, ...] = (), category: str | None = None
@@ -163,9 +167,8 @@ def spark_segment(spark: SparkSession, workspace: Any, run_id: str, *, items: tu
     kept = scored.where(~F.isnan("affinity") & (F.abs("affinity") != float("inf")))
     if threshold is not None:
         kept = kept.where(F.col("affinity") >= float(threshold))
-    users = spark.createDataFrame(pd.DataFrame({"user_idx": np.arange(len(run.user_ids)), "user_id": run.user_ids}),
-                                  schema="user_idx long, user_id string")
-    ordered = kept.join(users, "user_idx").orderBy(F.desc("affinity"), F.asc("user_id"))
+    ordered = kept.join(_ids_frame(spark, run.user_ids, "user"), "user_idx") \
+        .orderBy(F.desc("affinity"), F.asc("user_id"))
     if size is not None:
         ordered = ordered.limit(int(size))
     # one ordered partition for the final numbering: the segment is already cut to size
