@@ -11,8 +11,8 @@ from recsys.adapt.cold_start import compare_cold_start
 from recsys.evaluation.report import ACCURACY_METRICS, compare_stored_runs, run_label
 from recsys.evaluation.splits import COLD_PROTOCOLS, PROTOCOLS, item_cold_split, make_split, user_cold_split
 from recsys.runs import dataset_from_tables, list_runs, load_run
+from ui.guards import require_dataset
 from ui.shell import ensure_shell
-from ui import state
 from ui.workspace import workspace
 
 ensure_shell()
@@ -46,10 +46,7 @@ COLD_DEFAULTS = {protocol: {name: p.default for name, p in inspect.signature(mak
 
 st.title("Evaluate")
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
+dataset = require_dataset(ws)
 
 runs = list_runs(ws, dataset=dataset)
 runs = runs[runs["split"] != "none"]

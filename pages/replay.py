@@ -11,6 +11,7 @@ from recsys.adapt.update import SUPPORTED_KEYS
 from recsys.models.registry import create
 from recsys.runs import list_runs, load_run
 from recsys.training.options import FitOptions
+from ui.guards import require_dataset
 from ui.shell import ensure_shell
 from ui import state
 from ui.workspace import workspace
@@ -26,10 +27,7 @@ st.title("Replay")
 st.caption("A model fitted up to the period start is frozen; a copy takes in each period's events "
            "(incremental update, no retraining). Both rank what customers engage with next.")
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
+dataset = require_dataset(ws)
 runs = list_runs(ws, dataset=dataset)
 runs = runs[runs["model"].isin(sorted(SUPPORTED_KEYS))]
 if runs.empty:

@@ -7,6 +7,7 @@ import streamlit as st
 from recsys.models.registry import REGISTRY, availability
 from recsys.runs import list_runs
 from recsys.training.jobs import cancel_job, job_status, list_jobs, start_training_job
+from ui.guards import require_dataset
 from ui.shell import ensure_shell
 from ui import state
 from ui.jobs_view import render_job
@@ -27,10 +28,7 @@ SPLITS = {
 st.title("Train")
 state.show_flash()
 ws = workspace()
-dataset = state.current_dataset()
-if not dataset or not ws.has_dataset(dataset):
-    st.info("Pick or import a dataset first (sidebar / Data page).")
-    st.stop()
+dataset = require_dataset(ws)
 
 info = ws.dataset_info(dataset)
 has_time = "timestamp" in info.columns.get("interactions", [])
