@@ -87,7 +87,7 @@ k = right.selectbox("K", [5, 10, 20], index=1)
 st.caption(PROTOCOL_HELP[protocol])
 candidates = runs[runs["split"] == protocol]
 records = {r["id"]: r for r in ws.list_records("runs", dataset=dataset)}  # read once per rerun
-labels = {r.run_id: f"{r.display_name} · {records.get(r.run_id, {}).get('engine', 'local')} · {r.run_id[-6:]} "
+labels = {r.run_id: f"{r.display_name} · {r.engine} · {r.run_id[-6:]} "
                     f"({r.created_at[:16]})"
           for r in candidates.itertuples()}
 

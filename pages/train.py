@@ -103,6 +103,4 @@ runs = list_runs(ws, dataset=dataset)
 if runs.empty:
     st.caption("No finished runs for this dataset yet.")
 else:
-    engines = {r["id"]: r.get("engine", "local") for r in ws.list_records("runs", dataset=dataset)}
-    runs.insert(runs.columns.get_loc("model") + 1, "engine", runs["run_id"].map(engines).fillna("local"))
     st.dataframe(runs, hide_index=True, width="stretch")

@@ -246,17 +246,18 @@ def per_user_metrics(workspace: "Workspace", run_id: str) -> pd.DataFrame | None
 
 
 def list_runs(workspace: "Workspace", dataset: str | None = None) -> pd.DataFrame:
-    """Stored runs, newest first, one row each with headline metrics and timings."""
+    """Stored runs, newest first, one row each with engine, headline metrics and timings."""
     records = workspace.list_records(KIND, dataset=dataset) if dataset else workspace.list_records(KIND)
     rows = []
     for raw in records:
         rec = RunRecord.from_dict(raw)
         row = {"run_id": rec.id, "created_at": rec.created_at, "dataset": rec.dataset,
-               "model": rec.model_key, "display_name": rec.display_name, "split": rec.split_protocol}
+               "model": rec.model_key, "engine": raw.get("engine", "local"),
+               "display_name": rec.display_name, "split": rec.split_protocol}
         row.update({m: rec.metrics.get(m) for m in LIST_METRICS})
         row.update({"fit_seconds": rec.fit_seconds, "device": rec.device, "job_id": rec.job_id})
         rows.append(row)
-    columns = ["run_id", "created_at", "dataset", "model", "display_name", "split", *LIST_METRICS,
+    columns = ["run_id", "created_at", "dataset", "model", "engine", "display_name", "split", *LIST_METRICS,
                "fit_seconds", "device", "job_id"]
     return pd.DataFrame(rows, columns=columns)
 

@@ -75,6 +75,7 @@ def test_train_run_stores_a_complete_run(ws):
     frame = list_runs(ws)
     assert frame["run_id"].tolist() == [record.id]
     assert frame.loc[0, "ndcg@10"] == pytest.approx(stored["metrics"]["ndcg@10"])
+    assert frame.loc[0, "engine"] == "local"
     assert list_runs(ws, dataset="other").empty
 
 

@@ -68,7 +68,8 @@ def test_spark_run_loads_as_an_als_run_with_the_same_split(trained):
     local = evaluate_model(loaded.model, loaded.split, ks=(10, 20)).summary
     for metric in ("ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10", "ndcg@20", "coverage@10"):
         assert record["metrics"][metric] == pytest.approx(local[metric], rel=1e-12, abs=1e-12), metric
-    assert record["id"] in list_runs(ws)["run_id"].tolist()
+    listed = list_runs(ws).set_index("run_id")
+    assert record["id"] in listed.index and listed.loc[record["id"], "engine"] == "spark"
 
 
 def test_spark_als_matches_local_als_on_the_same_split(trained):
