@@ -13,6 +13,11 @@ CPU time is recorded beside wall time, with the load average (the machine is sha
 
     .venv/bin/python bench/spark_scale.py                       # 1e6,5e6,2e7
     .venv/bin/python bench/spark_scale.py --sizes 1e6,5e6 --local-mem-gb 6 --local-timeout 1800
+    .venv/bin/python bench/spark_scale.py --sizes 2e7 --merge  # add 20M to the earlier sizes
+
+``--merge`` keeps the sizes already in the results file (same settings and parameters) and
+replaces only the sizes run now, so one long size can run on its own; ``sizes_run`` records
+which sizes each merged invocation ran.
 
 Needs the Spark extra (requirements-spark.txt) and Java 17. Writes bench/results/spark_scale.json.
 """
@@ -195,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-timeout", type=float, default=3600.0, help="time cap of the local engine per size (s)")
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--merge", action="store_true", help="keep the other sizes already in the results file")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
 
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_session(settings)
     results = {"settings": settings.describe() | {"driver_memory": args.driver_memory}, "params": PARAMS,
                "session_start_s": round(time.perf_counter() - t0, 1), "sizes": {}}
+    if args.merge:
+        results = _merged(results, sizes)
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="spark-scale-") as tmp:
             workdir = Path(tmp)
@@ -228,8 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _merged(fresh: dict, sizes: list[int]) -> dict:
+    """``fresh`` on top of the results file's other sizes; refuses to mix settings or parameters."""
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for key in ("settings", "params"):
+        if old and old.get(key) != fresh[key]:
+            raise SystemExit(f"--merge: {RESULTS} was measured with other {key} ({old.get(key)}); "
+                             "rerun every size instead")
+    kept = {n: e for n, e in old.get("sizes", {}).items() if int(n) not in sizes}
+    history = (old.get("sizes_run") or [sorted(int(n) for n in kept)]) if kept else []
+    return {**fresh, "sizes": kept, "sizes_run": [*history, sizes]}
+
+
 def _print_table(results: dict) -> None:
     rows = []
+    results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
     for n, entry in results["sizes"].items():
         for engine in ("spark", "local"):
             part = entry.get(engine)
