@@ -317,11 +317,14 @@ _DICTIONARY_SAMPLE = 10_000
 _DICTIONARY_MAX_DISTINCT = 0.1
 
 
-def _write_parquet(df: pd.DataFrame, sink: Any, what: str) -> None:
+def _write_parquet(df: pd.DataFrame, sink: Any, what: str,
+                   encodings: Mapping[str, tuple[np.ndarray, Any]] | None = None) -> None:
     """Write one table as Parquet, with settings chosen for import speed.
 
     On a 1M-row event log, dictionary pages and min/max statistics on id strings cost
     more than the rest of the write together; numeric columns get no dictionary.
+    ``encodings`` (column -> ``(codes, distinct values)``, as the validation computed them)
+    lets repetitive string columns go to their dictionary pages without hashing them again.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -333,6 +336,7 @@ def _write_parquet(df: pd.DataFrame, sink: Any, what: str) -> None:
             f"{what}: a column has values Parquet cannot store (mixed types?); "
             f"convert it first, e.g. .astype(str): {exc}"
         ) from exc
+    arrow, encoded = _use_encodings(arrow, encodings or {})
     dictionary, statistics = [], []
     for name, column in zip(arrow.column_names, arrow.columns):
         typ = column.type
@@ -344,8 +348,42 @@ def _write_parquet(df: pd.DataFrame, sink: Any, what: str) -> None:
                 dictionary.append(name)
         else:
             statistics.append(name)
+    # Arrow would store the dictionary type in the file's schema and read the column back as a
+    # pandas category; without that schema it comes back as the plain strings it holds.
     pq.write_table(arrow, sink, compression=PARQUET_COMPRESSION, use_dictionary=dictionary or False,
-                   write_statistics=statistics or False)
+                   write_statistics=statistics or False, store_schema=not encoded)
+
+
+def _use_encodings(arrow: Any, encodings: Mapping[str, tuple[np.ndarray, Any]]) -> tuple[Any, bool]:
+    """Swap repetitive string columns for dictionary arrays built from their known codes.
+
+    Only where the file round-trips without Arrow's stored schema (strings, numbers, booleans,
+    naive times) and the codes fit the column; ids (many distinct values) stay plain strings,
+    which Parquet writes faster than it re-indexes a big dictionary.
+    """
+    import pyarrow as pa
+
+    plain = all(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+                or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                or (pa.types.is_timestamp(t) and t.tz is None) for t in arrow.schema.types)
+    if not plain or not encodings:
+        return arrow, False
+    encoded = False
+    for name, (codes, uniques) in encodings.items():
+        if name not in arrow.column_names:
+            continue
+        i = arrow.column_names.index(name)
+        column = arrow.column(i)
+        if (len(codes) != len(arrow) or len(uniques) > _DICTIONARY_MAX_DISTINCT * len(arrow)
+                or not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type)):
+            continue
+        codes = np.asarray(codes)
+        missing = codes < 0
+        indices = pa.array(codes.astype(np.int32), mask=missing if missing.any() else None)
+        values = pa.array(pd.Series(uniques, dtype="str").array).cast(pa.string())
+        arrow = arrow.set_column(i, name, pa.DictionaryArray.from_arrays(indices, values))
+        encoded = True
+    return arrow, encoded
 
 
 def _normalize_frame(df: object, table: str) -> pd.DataFrame:
@@ -504,11 +542,15 @@ class Workspace:
         metadata: dict | None = None,
         overwrite: bool = False,
         engine: str = "local",
+        encodings: Mapping[str, Mapping[str, tuple[np.ndarray, Any]]] | None = None,
     ) -> DatasetInfo:
         """Store ``tables`` as dataset ``name``; visible to others only once complete.
 
         ``engine`` says where the dataset's heavy work runs: ``"local"`` or ``"spark"``
         (``recsys.spark``); it is stored in the catalog and returned in ``DatasetInfo.engine``.
+        ``encodings`` (table -> column -> ``(codes, distinct values)``, as
+        ``ValidationReport.encodings`` holds them) only speeds up the write; the values must
+        be those of the column (``distinct[codes]``, -1 for missing).
         """
         name = validate_name(name, "dataset name")
         if engine not in ("local", "spark"):
@@ -535,7 +577,8 @@ class Workspace:
             fingerprint_job = pool.submit(dataset_fingerprint, frames)
             for table, df in frames.items():
                 with open(tmp / f"{table}.parquet", "wb") as fh:
-                    _write_parquet(df, fh, f"dataset {name!r}, table {table!r}")
+                    _write_parquet(df, fh, f"dataset {name!r}, table {table!r}",
+                                   (encodings or {}).get(table))
                     fh.flush()
                     os.fsync(fh.fileno())
             fingerprint = fingerprint_job.result()

@@ -396,3 +396,45 @@ def test_import_metadata_keeps_warnings_without_examples(tmp_path):
     assert [w["code"] for w in info.metadata["warnings"]] == [i.code for i in report.warnings]
     assert all("examples" not in w for w in info.metadata["warnings"])
     assert info.metadata["stats"] == json.loads(json.dumps(report.to_dict()["stats"]))
+
+
+def _big_log(n: int = 120_000) -> pd.DataFrame:
+    """Big enough for the threaded column jobs and the category codes, with planted problems."""
+    rng = np.random.default_rng(3)
+    users = np.char.add("u", rng.integers(0, 5_000, n).astype(str)).astype(object)
+    items = np.char.add("sku-", rng.integers(0, 800, n).astype(str)).astype(object)
+    times = np.datetime_as_string(np.datetime64("2024-01-01") + rng.integers(0, 10**7, n).astype("timedelta64[s]"))
+    times = times.astype(object)
+    events = np.array([" View", "click", "PURCHASE ", "n/a"], dtype=object)[rng.integers(0, 4, n)]
+    device = np.array(["mobile", "desktop", None], dtype=object)[rng.integers(0, 3, n)]
+    users[::997], items[5::1009], times[7::4001] = None, "NULL", "not a time"
+    return frame(user_id=users, item_id=items, timestamp=times, event_type=events, device=device,
+                 value=rng.integers(1, 9, n).astype(str))
+
+
+def _summary(report) -> tuple:
+    issues = sorted((i.severity, i.code, i.column, i.count) for i in report.issues)
+    return issues, report.stats, {t: report.dropped[t]["reason"].value_counts().to_dict() for t in report.dropped}
+
+
+def test_threaded_column_jobs_give_the_single_threaded_report(monkeypatch, tmp_path):
+    from recsys.workspace import Workspace
+
+    raw = _big_log()
+    monkeypatch.setenv("RECSYS_INGEST_THREADS", "1")
+    single = validate(raw)
+    monkeypatch.setenv("RECSYS_INGEST_THREADS", "3")
+    threaded = validate(raw)
+    assert _summary(threaded) == _summary(single)
+    pd.testing.assert_frame_equal(threaded.tables["interactions"], single.tables["interactions"])
+    kept = threaded.tables["interactions"]
+    assert set(kept["event_type"].dropna()) == {"view", "click", "purchase"}
+    assert threaded.stats["interactions"]["event_types"] == kept["event_type"].value_counts().to_dict()
+    # the codes handed to the workspace describe the kept rows exactly
+    for column, (codes, uniques) in threaded.encodings["interactions"].items():
+        decoded = pd.Series(pd.Index(uniques).take(np.maximum(codes, 0)), dtype="str").mask(codes < 0)
+        pd.testing.assert_series_equal(decoded, kept[column], check_names=False)
+    assert {"user_id", "item_id", "event_type", "device"} <= set(threaded.encodings["interactions"])
+    ws = Workspace(tmp_path / "ws")
+    import_dataset(threaded, "big", ws)
+    pd.testing.assert_frame_equal(ws.load_tables("big")["interactions"], kept)

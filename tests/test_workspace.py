@@ -75,6 +75,37 @@ def test_dataset_round_trip_keeps_values_and_dtypes(isolated_workspace):
     assert ws.dataset_info("shop") == info
 
 
+def test_known_codes_write_dictionary_pages_and_read_back_as_strings(isolated_workspace):
+    import pyarrow.parquet as pq
+
+    tables = make_tables(n=200)
+    inter = tables["interactions"]
+    inter["channel"] = pd.Series(["email", "web", None, "app"] * 50, dtype="str")
+    codes, uniques = pd.factorize(inter["channel"])  # -1 where missing
+    user_codes, user_uniques = pd.factorize(inter["user_id"])
+    encodings = {"interactions": {"channel": (codes, pd.Index(uniques)),
+                                  "user_id": (user_codes[:-1], pd.Index(user_uniques)),  # wrong length: unused
+                                  "absent": (codes, pd.Index(uniques))}}
+    info = Workspace().save_dataset("coded", tables, encodings=encodings)
+    assert_tables_equal(Workspace().load_tables("coded"), tables)
+    assert dataset_fingerprint(tables) == info.fingerprint
+    meta = pq.ParquetFile(info.path / "interactions.parquet").metadata.row_group(0)
+    encodings_of = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in encodings_of["channel"]
+    # written as a dictionary array: no Arrow schema stored, or the column would read back as a category
+    assert b"ARROW:schema" not in (pq.read_schema(info.path / "interactions.parquet").metadata or {})
+
+
+def test_known_codes_are_ignored_where_the_schema_must_be_kept(isolated_workspace):
+    frame = pd.DataFrame({"city": pd.Series(["Paris", "Lyon"] * 10, dtype="str"),
+                          "seen": pd.date_range("2024-01-01", periods=20, freq="h", tz="Europe/Paris")})
+    codes, uniques = pd.factorize(frame["city"])
+    Workspace().save_dataset("zoned", {"t": frame}, encodings={"t": {"city": (codes, pd.Index(uniques))}})
+    loaded = Workspace().load_tables("zoned")["t"]
+    pd.testing.assert_frame_equal(loaded, frame)
+    assert str(loaded["seen"].dt.tz) == "Europe/Paris"
+
+
 def test_fingerprint_ignores_index_but_not_content():
     tables = make_tables()
     fp = dataset_fingerprint(tables)

@@ -79,4 +79,5 @@ def import_dataset(
         "warnings": [issue.to_dict(examples=False) for issue in report.warnings],
         "stats": report.to_dict(examples=False)["stats"],
     }
-    return workspace.save_dataset(name, tables, metadata=metadata, overwrite=overwrite)
+    return workspace.save_dataset(name, tables, metadata=metadata, overwrite=overwrite,
+                                  encodings=getattr(report, "encodings", None))

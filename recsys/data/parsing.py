@@ -176,11 +176,23 @@ def clean_sessions(s: pd.Series) -> pd.Series:
 
 def clean_column(s: pd.Series, *, lower: bool = False) -> pd.Series:
     """:func:`clean_strings` (and lower-casing), through distinct values when they are few."""
+    return encode_column(s, lower=lower)[0]
+
+
+def encode_column(
+    s: pd.Series, *, lower: bool = False
+) -> tuple[pd.Series, tuple[np.ndarray, pd.Index] | None]:
+    """:func:`clean_column`, plus ``(codes, uniques)`` when it went through distinct values.
+
+    The codes let the statistics count values and the workspace write a dictionary-encoded
+    column without hashing the strings again; ``None`` for short or high-cardinality columns.
+    """
     head = s.iloc[:10_000]
     if len(s) > 50_000 and head.nunique() < 1_000:
-        return factorize_clean(s, lower=lower)[0]
+        out, codes, uniques, _ = factorize_clean(s, lower=lower)
+        return out, (codes, uniques)
     out = clean_strings(s)
-    return out.str.lower() if lower else out
+    return (out.str.lower() if lower else out), None
 
 
 def parse_numbers(s: pd.Series) -> tuple[pd.Series, pd.Series]:

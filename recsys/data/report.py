@@ -68,6 +68,10 @@ class ValidationReport:
         The mappings that were applied.
     files : dict of str to str
         Table -> file name.
+    encodings : dict
+        Table -> column -> ``(codes, uniques)`` for columns the validation already
+        dictionary-encoded (codes over the rows of ``tables[table]``, -1 for missing), so
+        the workspace can store them without hashing the strings again.
     """
 
     issues: list[Issue] = field(default_factory=list)
@@ -76,6 +80,7 @@ class ValidationReport:
     stats: dict[str, Any] = field(default_factory=dict)
     mappings: dict[str, ColumnMapping] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    encodings: dict[str, dict[str, tuple[np.ndarray, pd.Index]]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Issue]:

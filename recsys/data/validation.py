@@ -120,6 +120,7 @@ def validate_tables(
         if canon is not None and not blocked:
             kept = canon[~t.dropped_mask].reset_index(drop=True) if t.dropped_mask.any() else canon
             report.tables[table] = kept
+            report.encodings[table] = _kept_encodings(t, kept)
             report.stats[table]["rows"] = len(kept)
             report.stats[table]["columns"] = list(kept.columns)
     if "interactions" in report.tables:
@@ -133,7 +134,15 @@ def validate_tables(
     for table in list(report.tables):
         if any(i.severity == "error" and i.table == table for i in issues):
             del report.tables[table]
+            report.encodings.pop(table, None)
     return report
+
+
+def _kept_encodings(t: TableCheck, kept: pd.DataFrame) -> dict:
+    """The table check's column codes, restricted to the kept rows."""
+    alive = ~t.dropped_mask
+    return {col: (codes if alive.all() else codes[alive], uniques)
+            for col, (codes, uniques) in t.codes.items() if col in kept.columns and len(codes) == len(alive)}
 
 
 def _source_name(source: Any, table: str) -> str:
