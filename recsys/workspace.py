@@ -377,9 +377,8 @@ def _use_encodings(arrow: Any, encodings: Mapping[str, tuple[np.ndarray, Any]]) 
         if (len(codes) != len(arrow) or len(uniques) > _DICTIONARY_MAX_DISTINCT * len(arrow)
                 or not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type)):
             continue
-        codes = np.asarray(codes)
-        missing = codes < 0
-        indices = pa.array(codes.astype(np.int32), mask=missing if missing.any() else None)
+        codes = np.asarray(codes, np.int32)
+        indices = pa.array(codes, mask=codes < 0) if codes.min(initial=0) < 0 else pa.array(codes)
         values = pa.array(pd.Series(uniques, dtype="str").array).cast(pa.string())
         arrow = arrow.set_column(i, name, pa.DictionaryArray.from_arrays(indices, values))
         encoded = True

@@ -443,7 +443,7 @@ def _top_counts(t: TableCheck, column: str, df: pd.DataFrame, kept: np.ndarray, 
         return {str(k): int(v) for k, v in df[column].value_counts().head(top).items()}
     codes, uniques = t.codes[column]
     codes = codes[kept] if len(kept) != len(codes) else codes
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)[1:]  # bucket 0: missing (-1)
     order = np.argsort(-counts, kind="stable")[:top]
     return {str(uniques[i]): int(counts[i]) for i in order if counts[i] > 0}
 

@@ -122,7 +122,7 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
     order = np.argsort(key, kind="stable")  # a radix sort on uint8
     bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=_PARTITIONS))])
     grouped = arr.take(pa.array(order))
-    codes = np.empty(len(arr), np.intp)
+    codes = np.empty(len(arr), np.int32)
     dictionaries = []
     base = 0
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -136,9 +136,12 @@ def _encode_strings(arr) -> tuple[np.ndarray, Any]:
 
 
 def _codes(indices) -> np.ndarray:
+    """Dictionary indices as int32 codes, -1 for null (a zero-copy, read-only view when none is null)."""
     import pyarrow.compute as pc
 
-    return pc.fill_null(indices, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def _partition_key(arr) -> np.ndarray:
