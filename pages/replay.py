@@ -60,10 +60,11 @@ max_users = far.number_input("Customers per step", 100, 20_000, 1_000, step=100,
                              help="A seeded sample of the period's active customers keeps steps quick.")
 # Callbacks, not return values: a click must survive the shell's rerun (ui/shell.py).
 form.form_submit_button("Replay", type="primary", on_click=lambda: st.session_state.update({REQUEST_KEY: True}))
-st.button("Cancel", help="Stops after the current step.", key="replay-cancel",
-          on_click=lambda: st.session_state.update({CANCEL_KEY: True}))
 if st.session_state.pop(REQUEST_KEY, False):
     st.session_state[CANCEL_KEY] = False
+    cancel_slot = st.empty()  # the button exists only while a replay runs
+    cancel_slot.button("Cancel", help="Stops after the current step.", key="replay-cancel",
+                       on_click=lambda: st.session_state.update({CANCEL_KEY: True}))
     bar = st.progress(0.0, text="Fitting the frozen model on the events before the period...")
     model = fit_before(create(run.record.model_key, **run.record.params), data, int(start.timestamp()),
                        options=FitOptions(device=state.current_device(), seed=run.record.seed))
@@ -72,6 +73,7 @@ if st.session_state.pop(REQUEST_KEY, False):
                     callbacks=[lambda e: bar.progress(e.step / e.total, text=f"Step {e.step}/{e.total}: {e.message}")],
                     should_stop=lambda: st.session_state.get(CANCEL_KEY, False))
     bar.empty()
+    cancel_slot.empty()
     st.session_state[RESULT_KEY] = (run_id, result)
 
 saved = st.session_state.get(RESULT_KEY)

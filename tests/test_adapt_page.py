@@ -20,6 +20,7 @@ def test_replay_page_runs_and_draws_the_chart():
     at.switch_page("pages/replay.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    assert not [b for b in at.button if b.key == "replay-cancel"]  # no Cancel while nothing runs
     at.number_input[0].set_value(200)
     at.button(key="FormSubmitter:replay-form-Replay").click()
     at.run()
@@ -27,3 +28,4 @@ def test_replay_page_runs_and_draws_the_chart():
     assert len(at.get("plotly_chart")) == 2  # NDCG incremental vs frozen, category mix
     assert at.metric[0].label.startswith("NDCG@10 incremental")
     assert len(at.dataframe[0].value) == 4  # four weekly steps from the trend shift
+    assert not [b for b in at.button if b.key == "replay-cancel"]  # cleared when the replay ends
