@@ -5,7 +5,9 @@ device) in a temporary folder, then times, each in a fresh subprocess so peak
 memory is that run's own (``VmHWM``, cross-checked with ``RUSAGE_CHILDREN``):
 
 (a) ``pyarrow.csv.read_csv(path)`` with default options;
-(b) ``load_and_validate`` + ``import_dataset`` into a temporary workspace.
+(b) ``load_and_validate`` + ``import_dataset`` into a temporary workspace, as shipped
+    (column jobs in threads, ``$RECSYS_INGEST_THREADS``), and once more with one thread
+    so the threads' effect on this machine is visible.
 
 Target: (b) at most 3x (a)'s time and under 2 GB peak. Prints a table and writes
 ``bench/results/ingest.json``. On a shared machine wall times mostly measure the
@@ -101,8 +103,8 @@ def child(mode: str, path: str, workdir: str) -> None:
     print(json.dumps(out))
 
 
-def measure(mode: str, path: pathlib.Path, workdir: pathlib.Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def measure(mode: str, path: pathlib.Path, workdir: pathlib.Path, **extra_env: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra_env)
     proc = subprocess.run([sys.executable, __file__, "--child", mode, str(path), str(workdir)],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
     if proc.returncode != 0:
@@ -133,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         generate(path, args.rows)
         gen_s = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
-        runs: dict[str, list[dict]] = {"arrow": [], "ours": []}
-        for _ in range(args.repeat):  # interleaved so background load hits both alike
+        runs: dict[str, list[dict]] = {"arrow": [], "ours": [], "ours_1thread": []}
+        for _ in range(args.repeat):  # interleaved so background load hits all alike
             runs["arrow"].append(measure("arrow", path, tmpdir / "ws"))
             runs["ours"].append(measure("ours", path, tmpdir / "ws"))
+            runs["ours_1thread"].append(measure("ours", path, tmpdir / "ws", RECSYS_INGEST_THREADS="1"))
 
     def summary(mode: str) -> dict:
         rs = runs[mode]
@@ -147,17 +150,18 @@ def main(argv: list[str] | None = None) -> int:
                "user_s_median": statistics.median(r["cpu_s"] - r["sys_s"] for r in rs),
                "peak_mb_max": max(r["peak_mb"] for r in rs),
                "import_s_median": statistics.median(r["import_s"] for r in rs)}
-        if mode == "ours":
+        if mode != "arrow":
             for key in ("validate_s", "validate_cpu_s", "save_s", "save_cpu_s"):
                 out[key + "_median"] = statistics.median(r[key] for r in rs)
         return out
 
-    a, b = summary("arrow"), summary("ours")
+    a, b, b1 = summary("arrow"), summary("ours"), summary("ours_1thread")
     ratio = b["seconds_median"] / a["seconds_median"]
     ok = ratio <= MAX_RATIO and b["peak_mb_max"] < MAX_PEAK_MB
     result = {
         "rows": args.rows, "csv_mb": round(size_mb, 1), "generate_s": round(gen_s, 2), "repeat": args.repeat,
         "arrow_read_csv": a, "load_validate_import": b, "time_ratio": ratio,
+        "load_validate_import_1thread": b1, "time_ratio_1thread": b1["seconds_median"] / a["seconds_median"],
         "cpu_ratio": b["cpu_s_median"] / a["cpu_s_median"],
         # Kernel time swings with the machine's load (page faults, scheduling); user time much less.
         "user_cpu_ratio": b["user_s_median"] / a["user_s_median"],
@@ -173,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{a['sys_s_median']:>10.2f}{a['peak_mb_max']:>15.0f}")
     print(f"{'(b) load_and_validate + import':<36}{b['seconds_median']:>10.2f}{b['cpu_s_median']:>10.2f}"
           f"{b['sys_s_median']:>10.2f}{b['peak_mb_max']:>15.0f}")
-    print(f"{'    of which read + validate':<36}{b['validate_s_median']:>10.2f}{b['validate_cpu_s_median']:>10.2f}")
-    print(f"{'    of which import (workspace save)':<36}{b['save_s_median']:>10.2f}{b['save_cpu_s_median']:>10.2f}")
+    print(f"{'(b1) the same, one column thread':<36}{b1['seconds_median']:>10.2f}{b1['cpu_s_median']:>10.2f}"
+          f"{b1['sys_s_median']:>10.2f}{b1['peak_mb_max']:>15.0f}")
+    print(f"{'    of which read + validate (b)':<36}{b['validate_s_median']:>10.2f}{b['validate_cpu_s_median']:>10.2f}")
+    print(f"{'    of which import (b)':<36}{b['save_s_median']:>10.2f}{b['save_cpu_s_median']:>10.2f}")
     print(f"CPU ratio (b)/(a) = {result['cpu_ratio']:.2f} (user time only: {result['user_cpu_ratio']:.2f}); "
           f"load average {result['load_avg_1m']:.1f} "
           f"on {result['cpus']} CPUs (wall times are only comparable on an idle machine)")
