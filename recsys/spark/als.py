@@ -32,6 +32,7 @@ import numpy as np
 from recsys.data.dataset import DEFAULT_EVENT_WEIGHTS
 from recsys.models.weighting import WEIGHTINGS
 from recsys.spark._deps import DataFrame, F
+from recsys.spark.collect import to_pandas
 from recsys.spark.errors import SparkDataError
 from recsys.spark.settings import SparkSettings
 
@@ -121,7 +122,7 @@ def fit_als(cells: DataFrame, n_users: int, n_items: int, params: ALSParams, *,
 def collect_factors(frame: DataFrame, n_rows: int, rank: int) -> np.ndarray:
     """Spark ALS factors (id, features) as a float32 (n_rows, rank) array; missing ids stay zero."""
     out = np.zeros((n_rows, rank), np.float32)
-    batch = frame.toPandas()
+    batch = to_pandas(frame)
     if len(batch):
         out[batch["id"].to_numpy(np.int64)] = np.stack(batch["features"].to_numpy()).astype(np.float32)
     return out

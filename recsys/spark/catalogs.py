@@ -8,6 +8,7 @@ import pandas as pd
 
 from recsys.data.checks import check_table
 from recsys.spark._deps import SparkSession
+from recsys.spark.collect import to_pandas
 from recsys.spark.errors import SparkDataError
 from recsys.spark.ingest import read_source
 
@@ -23,7 +24,7 @@ def read_catalog(spark: SparkSession, table: str, paths: Sequence[str], *, mappi
     if n > MAX_CATALOG_ROWS:
         raise SparkDataError(f"{', '.join(paths)}: the {table} table has {n:,} rows, more than the "
                              f"{MAX_CATALOG_ROWS:,} brought to the driver")
-    frame = raw.select(*(raw[f"`{c}`"].cast("string").alias(c) for c in raw.columns)).toPandas()
+    frame = to_pandas(raw.select(*(raw[f"`{c}`"].cast("string").alias(c) for c in raw.columns)))
     issues: list = []
     check, canon, _ = check_table(table, frame.astype("string"), mapping, ", ".join(paths), issues, 1.0,
                                   pd.Timestamp.now(tz="UTC").tz_localize(None))

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from recsys.spark._deps import DataFrame, F, SparkSession
+from recsys.spark.collect import to_pandas
 from recsys.spark.catalogs import read_catalog
 from recsys.spark.errors import SparkDataError
 from recsys.spark.ingest import ROW, SparkValidation, read_source, validate_events
@@ -112,7 +113,7 @@ def import_spark_dataset(workspace: Any, name: str, interactions: Sequence[str],
 
 def local_events(events: DataFrame) -> pd.DataFrame:
     """The canonical interactions table in source order, as the local import stores it."""
-    frame = events.orderBy(ROW).drop(ROW).toPandas()
+    frame = to_pandas(events.orderBy(ROW).drop(ROW))
     for col in frame.columns:
         if col == "timestamp":
             frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")

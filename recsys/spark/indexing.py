@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.spark._deps import DataFrame, F
+from recsys.spark.collect import to_pandas
 from recsys.spark.ingest import ROW
 
 
@@ -39,7 +40,7 @@ class IdMaps:
 def ordered_ids(events: DataFrame, key: str) -> np.ndarray:
     """Distinct ``key`` values by first appearance (``row`` order)."""
     first = events.groupBy(key).agg(F.min(ROW).alias("_first")).orderBy("_first", key)
-    return first.select(key).toPandas()[key].astype(str).to_numpy(dtype=object)
+    return to_pandas(first.select(key))[key].astype(str).to_numpy(dtype=object)
 
 
 def build_id_maps(events: DataFrame, catalogs: dict[str, pd.DataFrame] | None = None) -> IdMaps:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from recsys.spark._deps import DataFrame, F
+from recsys.spark.collect import to_pandas
 
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -35,13 +36,13 @@ def spark_profile(events: DataFrame, known: dict | None = None) -> dict[str, pd.
         .agg(F.sum("count")).first()[0] or 0
     tables["profile_stats"].loc[len(tables["profile_stats"])] = ["top_1pct_items_event_share", top / max(n_events, 1)]
     if "event_type" in events.columns:
-        tables["profile_event_types"] = (events.groupBy("event_type").count().orderBy(F.desc("count"))
-                                         .withColumnRenamed("count", "events").limit(50).toPandas())
+        tables["profile_event_types"] = to_pandas(events.groupBy("event_type").count().orderBy(F.desc("count"))
+                                                  .withColumnRenamed("count", "events").limit(50))
     if "timestamp" in events.columns:
-        tables["profile_events_over_time"] = (
+        tables["profile_events_over_time"] = to_pandas(
             events.where(F.col("timestamp").isNotNull())
             .groupBy(F.date_format("timestamp", "yyyy-MM").alias("period")).count()
-            .withColumnRenamed("count", "events").orderBy("period").toPandas())
+            .withColumnRenamed("count", "events").orderBy("period"))
     per_user.unpersist()
     per_item.unpersist()
     return tables
@@ -50,8 +51,8 @@ def spark_profile(events: DataFrame, known: dict | None = None) -> dict[str, pd.
 def _histogram(counts: DataFrame, what: str) -> pd.DataFrame:
     """How many users (items) have 1, 2-3, 4-7, ... events."""
     bucket = F.floor(F.log2(F.col("count"))).cast("int")
-    out = counts.groupBy(bucket.alias("bucket")).agg(F.count(F.lit(1)).alias(f"{what}s"),
-                                                     F.sum("count").alias("events")).orderBy("bucket").toPandas()
+    out = to_pandas(counts.groupBy(bucket.alias("bucket")).agg(F.count(F.lit(1)).alias(f"{what}s"),
+                                                               F.sum("count").alias("events")).orderBy("bucket"))
     out.insert(0, "events_from", (2 ** out["bucket"]).astype("int64"))
     out.insert(1, "events_to", (2 ** (out["bucket"] + 1) - 1).astype("int64"))
     return out.drop(columns="bucket")

@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.spark._deps import F
+from recsys.spark.collect import to_pandas
 from recsys.spark.als import ALSParams, SparkFactors, fit_als, summed_weights
 from recsys.spark.errors import SparkDataError
 from recsys.spark.importer import dataset_events
@@ -76,7 +77,7 @@ def train_on_spark(spark: Any, events: Any, params: ALSParams, *, catalogs: Mapp
         covered = lists.agg(*(F.countDistinct(F.when(F.col("rank") <= k, F.col("item_idx"))).alias(str(k))
                               for k in ks)).first()
         metrics.update({f"coverage@{k}": int(covered[str(k)]) / max(maps.n_items, 1) for k in ks})
-        per_user = per_user_frame.toPandas().sort_values("user_idx").reset_index(drop=True)
+        per_user = to_pandas(per_user_frame).sort_values("user_idx").reset_index(drop=True)
         per_user_frame.unpersist()
         lists.unpersist()
         parts.unpersist()
@@ -153,7 +154,7 @@ def save_model(run_dir: Path, result: SparkTraining) -> None:
 
 def _history(cells: Any, maps: IdMaps) -> sp.csr_matrix:
     """The train matrix of summed event weights (``Dataset.matrix()``), collected to the driver."""
-    frame = cells.toPandas()
+    frame = to_pandas(cells)
     m = sp.csr_matrix((frame["weight"].to_numpy(np.float32),
                        (frame["user_idx"].to_numpy(np.int64), frame["item_idx"].to_numpy(np.int64))),
                       shape=(maps.n_users, maps.n_items), dtype=np.float32)
