@@ -14,6 +14,7 @@ from ui.shell import ensure_shell
 from ui import charts, state
 from ui.mapping_form import mapping_form
 from ui.report import render_report
+from ui.spark_import import render_spark_import
 from ui.uploads import read_path, read_upload, validate
 from ui.workspace import dataset_profile, workspace
 
@@ -154,3 +155,5 @@ with profile_tab:
 
 with import_tab:
     render_import()
+    st.divider()
+    render_spark_import(ws)
