@@ -56,8 +56,10 @@ TUNING_GRIDS: dict[str, list[dict]] = {
     "itemknn": [{"n_neighbors": n, "shrink": s} for n in (50, 100, 200) for s in (0.0, 2.0, 10.0)],
     "als": [{"factors": f, "regularization": r, "alpha": a}
             for f in (32, 64, 128) for r in (0.01, 0.1, 1.0) for a in (1.0, 2.0, 5.0, 10.0)],
-    # Regularisation first: it is what separates long-tailed (0.001) from dense (0.02-0.05) data.
-    "bpr": [{"regularization": r, "factors": f} for r in (0.001, 0.005, 0.02, 0.05) for f in (64, 128)],
+    # BPR: uniform negatives suit dense catalogs, popularity-weighted (power 0.5) long tails;
+    # more factors help on dense data. Regularisation matters less once the step size decays.
+    "bpr": [{"negative_power": p, "factors": f, "regularization": r}
+            for p in (0.0, 0.5) for f in (64, 128) for r in (0.005, 0.02)],
     # Sequential models: one fit is minutes on 2 CPU cores, so a short budget tries the
     # defaults and a step either side in dropout (the knob that tracks data size) first.
     "sasrec": [{"dropout": d, "learning_rate": lr} for d in (0.2, 0.3, 0.5) for lr in (1e-3, 2e-3)],

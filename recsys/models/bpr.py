@@ -33,18 +33,24 @@ class BPR(Recommender):
     factors : int in [2, 512], default 64
         Latent dimension.
     learning_rate : float in [1e-5, 1], default 0.01
-        Adam step size.
+        Adam step size of the first epoch; it decays linearly to
+        ``learning_rate / epochs`` in the last, so a run without validation
+        ends settled rather than on a noisy step.
     regularization : float in [0, 1], default 0.02
-        L2 weight lambda on the embeddings and biases, per triple. Dense data
-        (every item seen often) wants more (0.02-0.05 on filtered MovieLens);
-        long-tailed catalogs less (0.001 on the full MovieLens catalog).
-    epochs : int in [1, 1000], default 40
-        Passes over the positive pairs (upper bound with early stopping).
+        L2 weight lambda on the embeddings and biases, per triple.
+    epochs : int in [1, 1000], default 30
+        Passes over the positive pairs: the length of the step-size schedule
+        (and an upper bound with early stopping).
     batch_size : int in [64, 65536], default 4096
         Triples per step.
-    patience : int in [1, 100], default 5
+    patience : int in [1, 100], default 10
         With ``options.validation``: stop after this many epochs without a better
         validation NDCG@10, and keep the best epoch.
+    negative_power : float in [0, 1], default 0.0
+        Negatives are drawn with probability proportional to the item's
+        number of positives to this power: 0 is the paper's uniform sampling,
+        1 draws items as often as they are consumed (the ``implicit``
+        library's sampler), 0.5 is between.
 
     Attributes
     ----------
@@ -57,16 +63,22 @@ class BPR(Recommender):
     Notes
     -----
     Each epoch visits every positive (user, item) pair once in a seeded random
-    order, O(nnz f) per epoch. Negatives are drawn uniformly from the catalog and
-    redrawn while they hit one of the user's positives (a sorted-key lookup), so
-    a negative is never a positive. Gradients are written by hand and Adam
-    updates only the rows a batch touches, so a step costs O(batch f) however
-    many users and items there are. Deviations from the paper: mini-batch
-    ("lazy") Adam instead of per-triple SGD, and an item bias (popularity
-    absorbs there rather than in the factors). Per-triple SGD (the ``implicit``
-    library's CPU BPR) was 10x faster here but ranked clearly worse on the
-    filtered MovieLens split (NDCG@10 0.14 vs 0.17 on validation), so one torch
-    implementation serves CPU and GPU.
+    order, O(nnz f) per epoch. Negatives are redrawn while they hit one of the
+    user's positives (a sorted-key lookup), so a negative is never a positive.
+    Gradients are written by hand and Adam updates only the rows a batch
+    touches, so a step costs O(batch f) however many users and items there are.
+    Deviations from the paper: mini-batch ("lazy") Adam with a decaying step
+    instead of per-triple SGD, and an item bias.
+
+    The item bias learns roughly how much more often an item is a positive than
+    a negative. With uniform negatives that is its popularity, which suits a
+    catalog where popular items are what users take next (random holdouts of
+    filtered data: ml-latest-small random 80/10/10, validation NDCG@10 0.18 vs
+    0.17 with ``negative_power=0.5``). In a long tail, uniform negatives are
+    mostly items nobody touches and teach little; popularity-weighted ones
+    contrast the items users actually choose between (ml-latest-small
+    leave-last-out, full catalog: steadier validation curves, test NDCG@10
+    0.038 vs 0.030). The tuning grid tries both.
 
     References
     ----------
@@ -78,13 +90,14 @@ class BPR(Recommender):
     capabilities = frozenset({"similar_items", "embeddings", "gpu"})
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.01, regularization: float = 0.02,
-                 epochs: int = 40, batch_size: int = 4096, patience: int = 5):
+                 epochs: int = 30, batch_size: int = 4096, patience: int = 10, negative_power: float = 0.0):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
+        self.negative_power = negative_power
 
     def _fit(self, train: Dataset, options: FitOptions) -> None:
         device = resolve_device(options.device)
@@ -92,7 +105,7 @@ class BPR(Recommender):
         n_items, f = train.n_items, int(self.factors)
         pos_users = torch.from_numpy(coo.row.astype(np.int64)).to(device)
         pos_items = torch.from_numpy(coo.col.astype(np.int64)).to(device)
-        sampler = NegativeSampler(pos_users, pos_items, n_items)
+        sampler = NegativeSampler(pos_users, pos_items, n_items, negative_weights(coo.col, n_items, self.negative_power))
         init = torch.Generator().manual_seed(int(options.seed))
         user_emb = (torch.randn(train.n_users, f, generator=init) * _INIT_STD).to(device)
         item_emb = (torch.randn(n_items, f, generator=init) * _INIT_STD).to(device)
@@ -102,7 +115,8 @@ class BPR(Recommender):
         gen = torch.Generator(device=device).manual_seed(int(options.seed))
         reg, batch = float(self.regularization), int(self.batch_size)
 
-        def epoch(_: int) -> float:
+        def epoch(e: int) -> float:
+            optimizer.lr = decayed_learning_rate(float(self.learning_rate), e, int(self.epochs))
             order = torch.randperm(len(pos_users), generator=gen, device=device)
             total = torch.zeros((), device=device)
             count = 0
@@ -165,6 +179,20 @@ class BPR(Recommender):
         self.item_factors_ = np.asarray(arrays["item_factors_"], np.float32)
         self.item_bias_ = np.asarray(arrays["item_bias_"], np.float32)
         self.loss_history_ = np.asarray(arrays["loss_history_"], np.float64)
+
+
+def decayed_learning_rate(base: float, epoch: int, epochs: int) -> float:
+    """Step size of 0-based ``epoch``: linear from ``base`` down to ``base / epochs`` in the last."""
+    return base * (1.0 - epoch / epochs)
+
+
+def negative_weights(items: np.ndarray, n_items: int, power: float) -> torch.Tensor | None:
+    """Sampling weights ``count ** power`` per item (None: uniform)."""
+    power = float(power)
+    if power == 0.0:
+        return None
+    counts = np.bincount(items, minlength=n_items).astype(np.float64)
+    return torch.from_numpy(counts ** power)
 
 
 @contextmanager
@@ -251,18 +279,30 @@ class RowAdam:
         self.params[k].index_copy_(0, rows, self.params[k].index_select(0, rows).sub_(update))
 
 
-
 class NegativeSampler:
-    """Uniform negatives that are never one of the user's positives (rejection sampling)."""
+    """Negatives that are never one of the user's positives (rejection sampling).
 
-    def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int):
+    Uniform over the catalog, or, with ``weights``, item j with probability
+    proportional to ``weights[j]``.
+    """
+
+    def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int,
+                 weights: torch.Tensor | None = None):
         self.n_items = n_items
         self.keys = torch.sort(users * n_items + items).values
+        self.cdf = None if weights is None else torch.cumsum(weights.double(), 0).to(users.device)
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         keys = users * self.n_items + items
         pos = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
         return self.keys[pos] == keys
+
+    def draw(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        """``n`` independent draws (positives not excluded)."""
+        if self.cdf is None:
+            return torch.randint(self.n_items, (n,), generator=gen, device=device)
+        u = torch.rand(n, generator=gen, device=device, dtype=self.cdf.dtype) * self.cdf[-1]
+        return torch.searchsorted(self.cdf, u, right=True).clamp_(max=self.n_items - 1)
 
     def sample(self, users: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Negatives for ``users`` and a mask of the rows that got one.
@@ -270,12 +310,12 @@ class NegativeSampler:
         A user who has every item as a positive has no negative; such rows are
         masked out after a bounded number of redraws rather than looping forever.
         """
-        items = torch.randint(self.n_items, users.shape, generator=gen, device=users.device)
+        items = self.draw(len(users), gen, users.device)
         bad = self.is_positive(users, items)
         for _ in range(_RESAMPLE_ROUNDS):
             if not bool(bad.any()):
                 break
             idx = bad.nonzero().squeeze(1)
-            items[idx] = torch.randint(self.n_items, idx.shape, generator=gen, device=users.device)
+            items[idx] = self.draw(len(idx), gen, users.device)
             bad[idx] = self.is_positive(users[idx], items[idx])
         return items, ~bad

@@ -9,7 +9,7 @@ import torch
 
 from contract import ModelContract
 from recsys.data.dataset import Dataset
-from recsys.models.bpr import BPR, NegativeSampler
+from recsys.models.bpr import BPR, NegativeSampler, decayed_learning_rate, negative_weights
 from recsys.training.options import FitOptions
 
 FAST = {"factors": 8, "epochs": 3, "batch_size": 128}
@@ -36,9 +36,11 @@ def two_clusters(seed: int = 0):
     return data, held
 
 
-def test_recovers_a_planted_two_cluster_preference():
+@pytest.mark.parametrize("negative_power", [0.0, 0.5, 1.0])
+def test_recovers_a_planted_two_cluster_preference(negative_power):
     data, held = two_clusters()
-    model = BPR(factors=16, epochs=40, batch_size=128).fit(data, options=FitOptions(device="cpu", seed=1))
+    model = BPR(factors=16, epochs=40, batch_size=128, negative_power=negative_power)
+    model.fit(data, options=FitOptions(device="cpu", seed=1))
     seen = data.matrix(binary=True).toarray() > 0
     aucs = []
     for u in range(data.n_users):
@@ -68,6 +70,29 @@ def test_negatives_are_never_positives():
     positives = {(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (2, 0)}
     assert not {(int(u), int(j)) for u, j in zip(batch, negatives)} & positives
     assert set(negatives[batch == 0].tolist()) == {3, 4}
+
+
+def test_weighted_negatives_follow_the_weights_and_skip_positives():
+    # User 0 has item 0; weights 5, 1, 3, 0: item 0 is redrawn, item 3 never drawn,
+    # so items 1 and 2 come in the ratio 1 : 3.
+    sampler = NegativeSampler(torch.tensor([0]), torch.tensor([0]), n_items=4,
+                              weights=torch.tensor([5.0, 1.0, 3.0, 0.0]))
+    negatives, ok = sampler.sample(torch.zeros(20000, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert ok.all()
+    share = torch.bincount(negatives, minlength=4).double() / len(negatives)
+    assert share[0] == 0 and share[3] == 0
+    assert share[2].item() == pytest.approx(0.75, abs=0.015)
+
+
+def test_negative_weights_are_counts_to_the_power():
+    items = np.array([0, 0, 0, 0, 2, 1, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2])  # counts 5, 1, 10, 0
+    assert negative_weights(items, 4, 0.0) is None
+    np.testing.assert_allclose(negative_weights(items, 4, 0.5).numpy(), [5 ** 0.5, 1.0, 10 ** 0.5, 0.0])
+    np.testing.assert_allclose(negative_weights(items, 4, 1.0).numpy(), [5.0, 1.0, 10.0, 0.0])
+
+
+def test_step_size_decays_linearly_over_the_epochs():
+    assert [decayed_learning_rate(0.1, e, 4) for e in range(4)] == pytest.approx([0.1, 0.075, 0.05, 0.025])
 
 
 def test_a_user_with_every_item_gets_no_negative():
