@@ -299,7 +299,9 @@ def run_column_jobs(jobs: dict[str, Callable[[], Any]], rows: int) -> dict[str, 
 
     Arrow's hash, cast and string kernels release the GIL, so on a 1M-row event log the two
     id columns, the times and the categories clean side by side: 0.34 s -> 0.22 s of wall
-    time on 2 idle cores. Jobs are submitted in the order given (put the biggest first).
+    time on 2 idle cores. On some virtual machines the threads' page faults cost kernel time
+    that eats the gain (``bench/ingest.py`` measures both); ``$RECSYS_INGEST_THREADS=1``
+    turns them off. Jobs are submitted in the order given (put the biggest first).
     A job's exception is raised here, as it would be without threads.
     """
     threads = min(_column_threads(), len(jobs))
