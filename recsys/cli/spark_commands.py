@@ -88,11 +88,14 @@ def add_parser(subparsers) -> None:
 
     seg = sub.add_parser("segment", help="an audience for target items or a category, scored on the cluster")
     seg.add_argument("--run", required=True)
-    seg.add_argument("--target", required=True, help='"items=I1,I2" or "category=Outdoor"')
-    seg.add_argument("--affinity", default="max", choices=["max", "mean"])
+    seg.add_argument("--target", required=True,
+                     help='"items=I1,I2", "category=Outdoor" or an item query ("price_tier = premium and ...")')
+    seg.add_argument("--affinity", default="max", choices=["max", "mean", "rank"])
+    seg.add_argument("--customers", default=None, help='customer filter, e.g. "country = Japan and age >= 30"')
     seg.add_argument("--size", type=int, default=None)
-    seg.add_argument("--threshold", type=float, default=None)
+    seg.add_argument("--threshold", type=float, default=None, help="minimum affinity (rank: the worst rank kept)")
     seg.add_argument("--min-events", type=int, default=0)
+    seg.add_argument("--active-days", type=float, default=None, help="an event in the last N days of the data")
     seg.add_argument("--keep-buyers", action="store_true")
     seg.add_argument("--out", required=True, metavar="FOLDER")
     seg.add_argument("--format", default="csv", choices=["parquet", "csv"])
@@ -228,22 +231,20 @@ def run_segment(args) -> int:
     from recsys.workspace import Workspace
 
     _, _, exports, session = _spark_modules()
+    from recsys.spark.segments import spark_segment
+
     settings = _settings(args)
-    kind, _, value = args.target.partition("=")
-    kind = kind.strip().lower()
-    if kind not in ("items", "category") or not value.strip():
-        raise CliError('--target must be "items=I1,I2" or "category=NAME" on Spark')
-    items = tuple(v.strip() for v in value.split(",") if v.strip()) if kind == "items" else ()
 
     def step():
         spark = session.get_session(settings)
         ws = Workspace(args.workspace)
-        members, counts = exports.spark_segment(
-            spark, ws, args.run, items=items, category=value.strip() if kind == "category" else None,
-            affinity=args.affinity, size=args.size, threshold=args.threshold, min_events=args.min_events,
-            exclude_buyers=not args.keep_buyers)
-        rule = {"target": args.target, "affinity": args.affinity, "size": args.size, "threshold": args.threshold,
-                "min_events": args.min_events, "exclude_buyers": not args.keep_buyers}
+        members, counts = spark_segment(
+            spark, ws, args.run, target=args.target, affinity=args.affinity, size=args.size,
+            threshold=args.threshold, min_events=args.min_events, exclude_buyers=not args.keep_buyers,
+            customer_query=args.customers, active_days=args.active_days)
+        rule = {"target": args.target, "affinity": args.affinity, "customers": args.customers, "size": args.size,
+                "threshold": args.threshold, "min_events": args.min_events, "active_days": args.active_days,
+                "exclude_buyers": not args.keep_buyers}
         return exports.write_export(spark, members, args.out, args.format, kind="segment", workspace=ws,
                                     run_id=args.run, rule=rule, stats=counts)
 

@@ -1,11 +1,10 @@
-"""Per-customer lists and segments scored on the cluster, written to cluster storage with a manifest.
+"""Per-customer lists scored on the cluster, and the writer of lists and segments with a manifest.
 
-Both start from a stored run's factors (an ``als`` run, local or Spark) and the dataset's
+Lists start from a stored run's factors (an ``als`` run, local or Spark) and the dataset's
 events on the cluster. The rules follow ``recsys.segments``: lists leave out what the
 customer already interacted with (the run's training history) and already bought (purchase
-events; any event without types), ranked by score then item index; a segment keeps the
-customers with the strongest max/mean affinity for the target items (ties by customer id),
-optionally without those who bought a target item or with fewer than ``min_events`` events.
+events; any event without types), ranked by score then item index. Segments are built in
+``recsys.spark.segments`` from the helpers here (the run's factors, id maps and events).
 
 The output is a folder of part files (Parquet or CSV with a header); beside it,
 ``<out>.manifest.json`` is ``recsys.segments.manifest``'s manifest. A folder has no single
@@ -24,14 +23,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.segments.manifest import Manifest, build_manifest, manifest_name
-from recsys.spark._deps import DataFrame, F, SparkSession, Window
+from recsys.spark._deps import DataFrame, F, SparkSession
 from recsys.spark.errors import SparkDataError
 from recsys.spark.importer import dataset_events
-from recsys.spark.scoring import factors_frame, target_affinity, top_k, with_exclusions
+from recsys.spark.scoring import factors_frame, top_k, with_exclusions
 
 FORMATS = ("parquet", "csv")
 LIST_COLUMNS = ["user_id", "rank", "item_id", "title", "category", "score"]
-MEMBER_COLUMNS = ["user_id", "user_idx", "affinity", "rank"]
 
 
 @dataclass
@@ -61,24 +59,33 @@ def read_run_factors(workspace: Any, run_id: str) -> RunFactors:
     return RunFactors(record, model.user_factors_, model.item_factors_, model.history_, users, items)
 
 
-def _indexed_events(spark: SparkSession, workspace: Any, run: RunFactors) -> DataFrame:
+def indexed_events(spark: SparkSession, workspace: Any, run: RunFactors) -> DataFrame:
     """The run's dataset events with the run's user/item indices (ids outside the run dropped)."""
     info = workspace.dataset_info(run.record["dataset"])
     events = dataset_events(spark, info)
-    return events.join(_ids_frame(spark, run.user_ids, "user"), "user_id") \
-        .join(_ids_frame(spark, run.item_ids, "item"), "item_id")
+    return events.join(ids_frame(spark, run.user_ids, "user"), "user_id") \
+        .join(ids_frame(spark, run.item_ids, "item"), "item_id")
 
 
-def _ids_frame(spark: SparkSession, ids: np.ndarray, what: str) -> DataFrame:
+def ids_frame(spark: SparkSession, ids: np.ndarray, what: str) -> DataFrame:
     """(``<what>_idx`` long, ``<what>_id`` string): a run's id map as a Spark table."""
     frame = pd.DataFrame({f"{what}_idx": np.arange(len(ids), dtype=np.int64), f"{what}_id": ids})
     return spark.createDataFrame(frame, schema=f"{what}_idx long, {what}_id string")
 
 
-def _purchases(events: DataFrame) -> DataFrame:
+def purchases(events: DataFrame, buyer_events: tuple[str, ...] = ("purchase",)) -> DataFrame:
+    """(user_idx, item_idx) of purchase events (types in ``buyer_events``); every event without types."""
     if "event_type" in events.columns:
-        events = events.where(F.lower(F.trim(F.col("event_type"))) == "purchase")
+        events = events.where(F.lower(F.trim(F.col("event_type"))).isin(list(buyer_events)))
     return events.select("user_idx", "item_idx")
+
+
+def history_pairs(spark: SparkSession, run: RunFactors) -> DataFrame:
+    """(user_idx, item_idx) of the run's training history: what lists and ``rank`` leave out."""
+    history = run.history.tocoo()
+    return spark.createDataFrame(pd.DataFrame({"user_idx": history.row.astype(np.int64),
+                                               "item_idx": history.col.astype(np.int64)}),
+                                 schema="user_idx long, item_idx long")
 
 
 def spark_lists(spark: SparkSession, workspace: Any, run_id: str, n: int = 10, *, exclude_bought: bool = True
@@ -87,13 +94,10 @@ def spark_lists(spark: SparkSession, workspace: Any, run_id: str, n: int = 10, *
     if n < 1:
         raise SparkDataError("lists need n >= 1 items")
     run = read_run_factors(workspace, run_id)
-    history = run.history.tocoo()
-    users = np.unique(history.row)
-    seen = spark.createDataFrame(pd.DataFrame({"user_idx": history.row.astype(np.int64),
-                                               "item_idx": history.col.astype(np.int64)}),
-                                 schema="user_idx long, item_idx long")
+    users = np.unique(run.history.tocoo().row)
+    seen = history_pairs(spark, run)
     if exclude_bought:
-        seen = seen.unionByName(_purchases(_indexed_events(spark, workspace, run)))
+        seen = seen.unionByName(purchases(indexed_events(spark, workspace, run)))
     frame = with_exclusions(factors_frame(spark, run.user_factors, users), seen)
     top = top_k(frame, run.item_factors, n)
     return _with_names(spark, workspace, run, top)
@@ -114,66 +118,8 @@ def _with_names(spark: SparkSession, workspace: Any, run: RunFactors, top: DataF
             ids["category"] = catalog["category"].reindex(ids["item_id"]).astype("string").to_numpy(dtype=object)
     ids = ids.astype({"item_id": str, "title": str}).astype({"category": object})
     names = spark.createDataFrame(ids, schema="item_idx long, item_id string, title string, category string")
-    return top.join(F.broadcast(names), "item_idx").join(_ids_frame(spark, run.user_ids, "user"), "user_idx") \
+    return top.join(F.broadcast(names), "item_idx").join(ids_frame(spark, run.user_ids, "user"), "user_idx") \
         .select(*LIST_COLUMNS)
-
-
-def resolve_targets(workspace: Any, run: RunFactors, items: tuple[str, ...] = (), category: str | None = None
-                    ) -> np.ndarray:
-    """Item indices of the target: listed item ids, or every catalog item of a category (case-insensitive)."""
-    index = pd.Index(run.item_ids)
-    if items:
-        idx = index.get_indexer(list(items))
-        unknown = [i for i, j in zip(items, idx) if j < 0]
-        if unknown:
-            raise SparkDataError(f"unknown target item(s): {', '.join(unknown[:5])}")
-        return np.unique(idx)
-    if not category:
-        raise SparkDataError("give target items or a category")
-    catalog = workspace.load_table(run.record["dataset"], "items")
-    if catalog is None or "category" not in catalog:
-        raise SparkDataError("a category target needs an items table with a category column")
-    wanted = catalog.loc[catalog["category"].astype("string").str.strip().str.casefold() == category.strip().casefold(),
-                         "item_id"].astype(str)
-    idx = np.unique(index.get_indexer(wanted.to_numpy(dtype=object)))
-    idx = idx[idx >= 0]
-    if not len(idx):
-        raise SparkDataError(f"no catalog item matches the target category={category}")
-    return idx
-
-
-def spark_segment(spark: SparkSession, workspace: Any, run_id: str, *, items: tuple[str, ...] = (),
-                  category: str | None = None, affinity: str = "max", size: int | None = None,
-                  threshold: float | None = None, min_events: int = 0, exclude_buyers: bool = True
-                  ) -> tuple[DataFrame, dict]:
-    """Members (``MEMBER_COLUMNS``) in rank order, and the counts after each filter."""
-    if size is None and threshold is None:
-        raise SparkDataError("give a size, a threshold or both to cap the segment")
-    run = read_run_factors(workspace, run_id)
-    targets = resolve_targets(workspace, run, items, category)
-    pool = factors_frame(spark, run.user_factors)
-    counts = {"n_customers": len(run.user_ids), "n_target_items": int(len(targets))}
-    events = None
-    if min_events or exclude_buyers:
-        events = _indexed_events(spark, workspace, run)
-    if min_events:
-        active = events.groupBy("user_idx").count().where(F.col("count") >= int(min_events)).select("user_idx")
-        pool = pool.join(active, "user_idx", "left_semi")
-    if exclude_buyers:
-        target_frame = spark.createDataFrame(pd.DataFrame({"item_idx": targets.astype(np.int64)}))
-        buyers = _purchases(events).join(F.broadcast(target_frame), "item_idx").select("user_idx").distinct()
-        pool = pool.join(buyers, "user_idx", "left_anti")
-    scored = target_affinity(pool, run.item_factors, targets, affinity)
-    kept = scored.where(~F.isnan("affinity") & (F.abs("affinity") != float("inf")))
-    if threshold is not None:
-        kept = kept.where(F.col("affinity") >= float(threshold))
-    ordered = kept.join(_ids_frame(spark, run.user_ids, "user"), "user_idx") \
-        .orderBy(F.desc("affinity"), F.asc("user_id"))
-    if size is not None:
-        ordered = ordered.limit(int(size))
-    # one ordered partition for the final numbering: the segment is already cut to size
-    members = ordered.withColumn("rank", F.row_number().over(Window.orderBy(F.desc("affinity"), F.asc("user_id"))))
-    return members.select(*MEMBER_COLUMNS), counts
 
 
 def write_export(spark: SparkSession, frame: DataFrame, out: str, fmt: str, *, kind: str, workspace: Any,
@@ -232,5 +178,5 @@ def manifest_digest(parts: list[dict]) -> str:
     return hashlib.sha256(_parts_text(parts)).hexdigest()
 
 
-__all__ = ["FORMATS", "manifest_digest", "read_run_factors", "spark_lists", "spark_segment",
-           "write_export"]
+__all__ = ["FORMATS", "history_pairs", "ids_frame", "indexed_events", "manifest_digest", "purchases",
+           "read_run_factors", "spark_lists", "write_export"]

@@ -51,7 +51,7 @@ def top_k(users: DataFrame, item_factors: np.ndarray, k: int) -> DataFrame:
 def target_affinity(users: DataFrame, item_factors: np.ndarray, targets: np.ndarray, mode: str) -> DataFrame:
     """(user_idx, affinity): max or mean of the customer's scores on the target items."""
     if mode not in ("max", "mean"):
-        raise ValueError(f"affinity {mode!r} is not available on Spark; use max or mean")
+        raise ValueError(f"unknown affinity {mode!r} for target_affinity: max or mean (rank: target_rank)")
     block = np.ascontiguousarray(item_factors[np.asarray(targets, np.int64)], dtype=np.float32)
 
     def run(batches):
@@ -64,6 +64,43 @@ def target_affinity(users: DataFrame, item_factors: np.ndarray, targets: np.ndar
                                     "affinity": value.astype(np.float64)})
 
     return users.select("user_idx", "features").mapInPandas(run, AFFINITY_SCHEMA)
+
+
+def target_rank(users: DataFrame, item_factors: np.ndarray, targets: np.ndarray) -> DataFrame:
+    """(user_idx, affinity): the rank of the customer's best target item in their full list.
+
+    ``users`` carries ``exclude`` (the training history): those items do not compete. As in
+    ``recsys.segments.audience.affinities``: 1 + the non-target, unseen items that score above
+    the best target item, or equal with a lower index.
+    """
+    items = np.ascontiguousarray(item_factors, dtype=np.float32)
+    targets = np.asarray(targets, np.int64)
+
+    def run(batches):
+        for pdf in batches:
+            for part in _chunks(pdf, items.shape[0]):
+                scores = _matrix(part) @ items.T
+                scores[np.isnan(scores)] = -np.inf
+                competitor = np.ones(scores.shape, dtype=bool)
+                for row, excluded in enumerate(part["exclude"]):
+                    if excluded is not None and len(excluded):
+                        competitor[row, np.asarray(excluded, np.int64)] = False
+                competitor[:, targets] = False
+                yield pd.DataFrame({"user_idx": part["user_idx"].to_numpy(np.int64),
+                                    "affinity": _best_target_rank(scores, targets, competitor)})
+
+    return users.select("user_idx", "features", "exclude").mapInPandas(run, AFFINITY_SCHEMA)
+
+
+def _best_target_rank(scores: np.ndarray, targets: np.ndarray, competitor: np.ndarray) -> np.ndarray:
+    if not len(scores):
+        return np.zeros(0, np.float64)
+    on_target = scores[:, targets]
+    best_pos = np.argmax(on_target, axis=1)  # the first maximum: the lowest target index among ties
+    best_item = targets[best_pos]
+    best = on_target[np.arange(len(scores)), best_pos][:, None]
+    ahead = (scores > best) | ((scores == best) & (np.arange(scores.shape[1])[None, :] < best_item[:, None]))
+    return 1.0 + (ahead & competitor).sum(axis=1).astype(np.float64)
 
 
 def _chunks(pdf: pd.DataFrame, width: int):
@@ -98,4 +135,4 @@ def _top_rows(part: pd.DataFrame, items: np.ndarray, k: int) -> pd.DataFrame:
                          "score": top_scores[row, slot].astype(np.float64)})
 
 
-__all__ = ["factors_frame", "target_affinity", "top_k", "with_exclusions"]
+__all__ = ["factors_frame", "target_affinity", "target_rank", "top_k", "with_exclusions"]

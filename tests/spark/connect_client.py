@@ -21,9 +21,10 @@ PARAMS = {"factors": 16, "iterations": 8, "regularization": 0.1, "alpha": 1.0, "
 
 
 def main(address: str, workdir: str) -> int:
-    from recsys.spark.exports import spark_lists, spark_segment, write_export
+    from recsys.spark.exports import spark_lists, write_export
     from recsys.spark.importer import import_spark_dataset
     from recsys.spark.runs import train_spark_run
+    from recsys.spark.segments import spark_segment
     from recsys.spark.session import get_session
     from recsys.spark.settings import SparkSettings
     from recsys.workspace import Workspace

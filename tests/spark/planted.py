@@ -37,4 +37,15 @@ def planted_events(n_users: int = 600, n_items: int = 240, n_groups: int = 6, ev
 def planted_items(n_items: int = 240, n_groups: int = 6) -> pd.DataFrame:
     return pd.DataFrame({"item_id": [f"P{i:04d}" for i in range(n_items)],
                          "title": [f"Product {i}" for i in range(n_items)],
-                         "category": [f"Group{i % n_groups}" for i in range(n_items)]})
+                         "category": [f"Group{i % n_groups}" for i in range(n_items)],
+                         "price": [float(5 + (i * 7) % 90) for i in range(n_items)]})
+
+
+def planted_users(n_users: int = 600, seed: int = 1) -> pd.DataFrame:
+    """Customer attributes for segment filters: country, age, loyalty tier (every 50th customer missing)."""
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame({"user_id": [f"C{u:05d}" for u in range(n_users)],
+                          "country": rng.choice(["France", "Japan", "Brazil"], n_users),
+                          "age": rng.integers(18, 80, n_users),
+                          "loyalty_tier": rng.choice(["bronze", "silver", "gold"], n_users)})
+    return users[np.arange(n_users) % 50 != 7].reset_index(drop=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.spark.planted import planted_events, planted_items
+from tests.spark.planted import planted_events, planted_items, planted_users
 
 pytestmark = pytest.mark.spark
 
@@ -30,9 +30,10 @@ def trained(spark, spark_settings, tmp_path_factory):
     folder = tmp_path_factory.mktemp("spark-data")
     planted_events().to_csv(folder / "events.csv", index=False)
     planted_items().to_csv(folder / "items.csv", index=False)
+    planted_users().to_csv(folder / "users.csv", index=False)
     ws = Workspace(folder / "workspace")
     info, report = import_spark_dataset(ws, "planted", [str(folder / "events.csv")], items=[str(folder / "items.csv")],
-                                        settings=spark_settings)
+                                        users=[str(folder / "users.csv")], settings=spark_settings)
     record = train_spark_run(ws, "planted", PARAMS, settings=spark_settings)
     return ws, info, report, record
 
@@ -117,7 +118,8 @@ def test_spark_segment_equals_local_segment(trained, spark, tmp_path):
     from recsys.runs import load_run
     from recsys.segments.audience import build_audience
     from recsys.segments.rules import SegmentRule, Target
-    from recsys.spark.exports import spark_segment, write_export
+    from recsys.spark.exports import write_export
+    from recsys.spark.segments import spark_segment
 
     ws, _, _, record = trained
     loaded = load_run(ws, record["id"])
@@ -134,6 +136,54 @@ def test_spark_segment_equals_local_segment(trained, spark, tmp_path):
     assert got["rank"].tolist() == local["rank"].tolist()
     np.testing.assert_allclose(got["affinity"], local["affinity"], rtol=1e-6)
     assert counts["n_target_items"] == 40
+
+
+SEGMENT_RULES = [
+    dict(target="category=Group1", affinity="rank", threshold=12.0, customer_query="country = Japan"),
+    dict(target="category = Group2 and price_tier = premium", affinity="mean", size=40,
+         customer_query="age >= 40 and loyalty_tier in (gold, silver)", active_days=0.5, min_events=3),
+    dict(target="items=P0003,P0009,P0100", affinity="max", threshold=0.05, exclude_buyers=False,
+         active_days=0.3),
+    dict(target="category=Group4", affinity="rank", size=50, buyer_events=("purchase", "add_to_cart")),
+]
+
+
+@pytest.mark.parametrize("spec", range(len(SEGMENT_RULES)))
+def test_spark_segment_rules_equal_local_rules(trained, spark, spec):
+    """Rank and mean/max affinity, thresholds, customer and item attribute queries, recency, buyers."""
+    from recsys.runs import load_run
+    from recsys.segments.audience import build_audience
+    from recsys.segments.rules import SegmentRule, Target
+    from recsys.spark.segments import spark_audience
+
+    ws, _, _, record = trained
+    options = dict(SEGMENT_RULES[spec])
+    rule = SegmentRule(name=f"rule{spec}", run_id=record["id"], target=Target.parse(options.pop("target")),
+                       min_size=1, **options)
+    loaded = load_run(ws, record["id"])
+    local = build_audience(rule, loaded.model, loaded.data)
+    members, counts = spark_audience(spark, ws, rule)
+    got = members.toPandas()
+    assert 5 <= len(local.members) < local.stats["n_customers"], "the rule should select some, not all"
+    assert got["user_id"].tolist() == local.members["user_id"].tolist()
+    assert got["rank"].tolist() == local.members["rank"].tolist()
+    np.testing.assert_allclose(got["affinity"], local.members["affinity"], rtol=1e-6)
+    assert counts["n_target_items"] == local.stats["n_target_items"]
+    if rule.customer_query:
+        assert counts["n_after_attributes"] == local.stats["n_after_attributes"]
+
+
+def test_spark_segment_names_bad_rules_in_one_line(trained, spark):
+    from recsys.spark.errors import SparkDataError
+    from recsys.spark.segments import spark_segment
+
+    ws, _, _, record = trained
+    with pytest.raises(SparkDataError, match="unknown attribute 'planet'"):
+        spark_segment(spark, ws, record["id"], target="category=Group1", size=5, customer_query="planet = Mars")
+    with pytest.raises(SparkDataError, match="no catalog item matches"):
+        spark_segment(spark, ws, record["id"], target="category=Nothing", size=5)
+    with pytest.raises(SparkDataError, match="unknown target item"):
+        spark_segment(spark, ws, record["id"], target="items=P9999", size=5)
 
 
 def test_distributed_metrics_equal_local_definitions(spark):
