@@ -277,3 +277,28 @@ def test_cli_exports_lists_and_reports_bad_input_in_one_line(trained, spark, tmp
     assert err[0].startswith("error: dataset 'nope' not found") and len(err) == 1
     assert main(["spark", "import", "--interactions", str(tmp_path / "absent.csv"), "--name", "x", *common]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_cli_segment_takes_the_local_rule_options(trained, spark, tmp_path, capsys):
+    from recsys.cli import main
+    from recsys.runs import load_run
+    from recsys.segments.audience import build_audience
+    from recsys.segments.rules import SegmentRule, Target
+
+    ws, _, _, record = trained
+    common = ["--master", "local[2]", "--workspace", str(ws.root)]
+    out = tmp_path / "japan"
+    assert main(["spark", "segment", "--run", record["id"], "--target", "category=Group1", "--affinity", "rank",
+                 "--customers", "country = Japan", "--threshold", "12", "--out", str(out), "--format", "parquet",
+                 *common]) == 0
+    loaded = load_run(ws, record["id"])
+    rule = SegmentRule(name="japan", run_id=record["id"], target=Target.parse("category=Group1"), affinity="rank",
+                       customer_query="country = Japan", threshold=12.0, min_size=1)
+    want = build_audience(rule, loaded.model, loaded.data).members
+    got = pd.read_parquet(out).sort_values("rank")
+    assert got["user_id"].tolist() == want["user_id"].tolist() and len(want) > 0
+    capsys.readouterr()
+    assert main(["spark", "segment", "--run", record["id"], "--target", "category=Group1", "--size", "5",
+                 "--customers", "email = x@y.z", "--out", str(tmp_path / "bad"), *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "contact details" in err[0]
