@@ -201,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver-memory", default="4g")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--merge", action="store_true", help="keep the other sizes already in the results file")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the results file, run nothing")
     args = parser.parse_args(argv)
+    if args.table_only:
+        _print_table(json.loads(RESULTS.read_text()))
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
 
     from recsys.spark.session import get_session
@@ -274,8 +278,17 @@ def _print_table(results: dict) -> None:
             total_a = sum(a[f"{s}_wall_s"] or 0 for s in ("import", "train", "export"))
             total_b = sum(b[f"{s}_wall_s"] or 0 for s in ("import", "train", "export"))
             growth = (total_b / total_a) ** (1 / np.log10(factor)) if total_a and factor > 1 else float("nan")
-            print(f"{engine}: wall time x{growth:.2f} per 10x events ({a['events']:,} -> {b['events']:,})")
+            cpu_a = sum(a[f"{s}_cpu_s"] or 0 for s in ("import", "train", "export"))
+            cpu_b = sum(b[f"{s}_cpu_s"] or 0 for s in ("import", "train", "export"))
+            cpu_growth = (cpu_b / cpu_a) ** (1 / np.log10(factor)) if cpu_a and factor > 1 else float("nan")
+            print(f"{engine}: wall time x{growth:.2f}, CPU time x{cpu_growth:.2f} per 10x events "
+                  f"({a['events']:,} -> {b['events']:,})")
             results[f"{engine}_growth_per_10x"] = round(float(growth), 2)
+            results[f"{engine}_cpu_growth_per_10x"] = round(float(cpu_growth), 2)
+            results[f"{engine}_growth_span"] = [int(a["events"]), int(b["events"])]
+    failed = table[table["failed"] != ""] if len(table) else table
+    for row in failed.itertuples():
+        print(f"{row.engine} at {row.events:,} events: {row.failed}")
     RESULTS.write_text(json.dumps(results, indent=2))
 
 
