@@ -126,7 +126,10 @@ def _filter_by_events(pool: DataFrame, events: DataFrame, rule: SegmentRule, tar
             raise SparkDataError("'active in the last N days' needs event times, and this dataset has none")
         seconds = F.col("timestamp").cast("long")
         if as_of is None:
-            as_of = int(events.agg(F.max(seconds)).first()[0])
+            latest = events.agg(F.max(seconds)).first()[0]
+            if latest is None:
+                raise SparkDataError("'active in the last N days' needs event times, and no event has one")
+            as_of = int(latest)
         recent = events.where(seconds >= as_of - float(rule.active_days) * SECONDS_PER_DAY).select("user_idx")
         pool = pool.join(recent.distinct(), "user_idx", "left_semi")
     if rule.exclude_buyers:
