@@ -45,7 +45,7 @@ class BPR(Recommender):
         Triples per step.
     patience : int in [1, 100], default 10
         With ``options.validation``: stop after this many epochs without a better
-        validation NDCG@10, and keep the best epoch.
+        validation NDCG@10. The model keeps its last epoch, not its best.
     negative_power : float in [0, 1], default 0.0
         Negatives are drawn with probability proportional to the item's
         number of positives to this power: 0 is the paper's uniform sampling,
@@ -139,16 +139,11 @@ class BPR(Recommender):
                 return validator.ndcg(lambda us: (user_emb[torch.as_tensor(us, device=device)] @ item_emb.T
                                                   + bias.T).cpu().numpy())
 
-        def snapshot():
-            return tuple(t.clone() for t in params)
-
-        def restore(state) -> None:
-            for t, saved in zip(params, state):
-                t.copy_(saved)
-
+        # Validation stops a run that has stalled, but never rewinds it to its best epoch:
+        # with a decaying step the last epoch is the settled one, and the best of a noisy
+        # validation curve overstates a setting (tuning then favours the noisiest).
         with one_cpu_thread(device):
-            result = run_epochs(epoch, int(self.epochs), options, validate=validate, patience=int(self.patience),
-                                snapshot=snapshot, restore=restore)
+            result = run_epochs(epoch, int(self.epochs), options, validate=validate, patience=int(self.patience))
         self.user_factors_ = user_emb.cpu().numpy().astype(np.float32)
         self.item_factors_ = item_emb.cpu().numpy().astype(np.float32)
         self.item_bias_ = bias.ravel().cpu().numpy().astype(np.float32)
