@@ -6,8 +6,10 @@ memory is that run's own (``VmHWM``, cross-checked with ``RUSAGE_CHILDREN``):
 
 (a) ``pyarrow.csv.read_csv(path)`` with default options;
 (b) ``load_and_validate`` + ``import_dataset`` into a temporary workspace, as shipped
-    (column jobs in threads, ``$RECSYS_INGEST_THREADS``), and once more with one thread
-    so the threads' effect on this machine is visible.
+    (column jobs in threads, ``$RECSYS_INGEST_THREADS``);
+
+and both again pinned to one CPU (Arrow's pool and our column jobs on one thread): the
+work each does per core, a figure that does not depend on how many cores the machine has.
 
 Target: (b) at most 3x (a)'s time and under 2 GB peak. Prints a table and writes
 ``bench/results/ingest.json``. On a shared machine wall times mostly measure the
@@ -75,8 +77,19 @@ def _sys_s() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
+def _pin_to_one_cpu() -> None:
+    import pyarrow as pa
+
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pa.set_cpu_count(1)
+    os.environ["RECSYS_INGEST_THREADS"] = "1"
+
+
 def child(mode: str, path: str, workdir: str) -> None:
     """Run one measurement and print it as JSON (called in a fresh interpreter)."""
+    if mode.endswith("_1cpu"):
+        _pin_to_one_cpu()
+        mode = mode[: -len("_1cpu")]
     t0 = time.perf_counter()
     if mode == "arrow":
         import pyarrow.csv as pcsv
@@ -135,14 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         generate(path, args.rows)
         gen_s = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
-        runs: dict[str, list[dict]] = {"arrow": [], "ours": [], "ours_1thread": []}
+        runs: dict[str, list[dict]] = {mode: [] for mode in ("arrow", "ours", "arrow_1cpu", "ours_1cpu")}
+        one_cpu = hasattr(os, "sched_setaffinity")
         for _ in range(args.repeat):  # interleaved so background load hits all alike
-            runs["arrow"].append(measure("arrow", path, tmpdir / "ws"))
-            runs["ours"].append(measure("ours", path, tmpdir / "ws"))
-            runs["ours_1thread"].append(measure("ours", path, tmpdir / "ws", RECSYS_INGEST_THREADS="1"))
+            for mode in runs:
+                if one_cpu or not mode.endswith("_1cpu"):
+                    runs[mode].append(measure(mode, path, tmpdir / "ws"))
 
-    def summary(mode: str) -> dict:
+    def summary(mode: str) -> dict | None:
         rs = runs[mode]
+        if not rs:
+            return None
         out = {"seconds_median": statistics.median(r["seconds"] for r in rs),
                "seconds_min": min(r["seconds"] for r in rs),
                "cpu_s_median": statistics.median(r["cpu_s"] for r in rs),
@@ -150,18 +166,19 @@ def main(argv: list[str] | None = None) -> int:
                "user_s_median": statistics.median(r["cpu_s"] - r["sys_s"] for r in rs),
                "peak_mb_max": max(r["peak_mb"] for r in rs),
                "import_s_median": statistics.median(r["import_s"] for r in rs)}
-        if mode != "arrow":
+        if mode.startswith("ours"):
             for key in ("validate_s", "validate_cpu_s", "save_s", "save_cpu_s"):
                 out[key + "_median"] = statistics.median(r[key] for r in rs)
         return out
 
-    a, b, b1 = summary("arrow"), summary("ours"), summary("ours_1thread")
+    a, b, a1, b1 = summary("arrow"), summary("ours"), summary("arrow_1cpu"), summary("ours_1cpu")
     ratio = b["seconds_median"] / a["seconds_median"]
     ok = ratio <= MAX_RATIO and b["peak_mb_max"] < MAX_PEAK_MB
     result = {
         "rows": args.rows, "csv_mb": round(size_mb, 1), "generate_s": round(gen_s, 2), "repeat": args.repeat,
         "arrow_read_csv": a, "load_validate_import": b, "time_ratio": ratio,
-        "load_validate_import_1thread": b1, "time_ratio_1thread": b1["seconds_median"] / a["seconds_median"],
+        "arrow_read_csv_1cpu": a1, "load_validate_import_1cpu": b1,
+        "time_ratio_1cpu": b1["seconds_median"] / a1["seconds_median"] if a1 and b1 else None,
         "cpu_ratio": b["cpu_s_median"] / a["cpu_s_median"],
         # Kernel time swings with the machine's load (page faults, scheduling); user time much less.
         "user_cpu_ratio": b["user_s_median"] / a["user_s_median"],
@@ -177,13 +194,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{a['sys_s_median']:>10.2f}{a['peak_mb_max']:>15.0f}")
     print(f"{'(b) load_and_validate + import':<36}{b['seconds_median']:>10.2f}{b['cpu_s_median']:>10.2f}"
           f"{b['sys_s_median']:>10.2f}{b['peak_mb_max']:>15.0f}")
-    print(f"{'(b1) the same, one column thread':<36}{b1['seconds_median']:>10.2f}{b1['cpu_s_median']:>10.2f}"
-          f"{b1['sys_s_median']:>10.2f}{b1['peak_mb_max']:>15.0f}")
+    for label, row in (("(a1) (a) pinned to one CPU", a1), ("(b1) (b) pinned to one CPU", b1)):
+        if row:
+            print(f"{label:<36}{row['seconds_median']:>10.2f}{row['cpu_s_median']:>10.2f}"
+                  f"{row['sys_s_median']:>10.2f}{row['peak_mb_max']:>15.0f}")
     print(f"{'    of which read + validate (b)':<36}{b['validate_s_median']:>10.2f}{b['validate_cpu_s_median']:>10.2f}")
     print(f"{'    of which import (b)':<36}{b['save_s_median']:>10.2f}{b['save_cpu_s_median']:>10.2f}")
     print(f"CPU ratio (b)/(a) = {result['cpu_ratio']:.2f} (user time only: {result['user_cpu_ratio']:.2f}); "
           f"load average {result['load_avg_1m']:.1f} "
           f"on {result['cpus']} CPUs (wall times are only comparable on an idle machine)")
+    if result["time_ratio_1cpu"]:
+        print(f"one CPU each: ratio (b1)/(a1) = {result['time_ratio_1cpu']:.2f}")
     print(f"ratio (b)/(a) = {ratio:.2f} (target <= {MAX_RATIO:.0f}); peak {b['peak_mb_max']:.0f} MB "
           f"(target < {MAX_PEAK_MB:.0f}): {'MET' if ok else 'MISSED'}")
     out = pathlib.Path(args.out)
