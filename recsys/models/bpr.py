@@ -78,7 +78,7 @@ class BPR(Recommender):
     mostly items nobody touches and teach little; popularity-weighted ones
     contrast the items users actually choose between (ml-latest-small
     leave-last-out, full catalog: steadier validation curves, test NDCG@10
-    0.038 vs 0.030). The tuning grid tries both.
+    0.038 vs 0.031, means of three seeds). The tuning grid tries both.
 
     References
     ----------
