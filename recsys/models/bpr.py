@@ -285,7 +285,8 @@ class NegativeSampler:
                  weights: torch.Tensor | None = None):
         self.n_items = n_items
         self.keys = torch.sort(users * n_items + items).values
-        self.cdf = None if weights is None else torch.cumsum(weights.double(), 0).to(users.device)
+        # Summed in float64, kept in float32: every accelerator backend searches float32.
+        self.cdf = None if weights is None else torch.cumsum(weights.double(), 0).float().to(users.device)
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         keys = users * self.n_items + items
