@@ -77,8 +77,8 @@ class BPR(Recommender):
     0.17 with ``negative_power=0.5``). In a long tail, uniform negatives are
     mostly items nobody touches and teach little; popularity-weighted ones
     contrast the items users actually choose between (ml-latest-small
-    leave-last-out, full catalog: steadier validation curves, test NDCG@10
-    0.038 vs 0.031, means of three seeds). The tuning grid tries both.
+    leave-last-out, full catalog: NDCG@10 0.033 vs 0.028 on validation, 0.035
+    vs 0.031 on test, means of three seeds). The tuning grid tries both.
 
     References
     ----------
