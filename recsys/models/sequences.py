@@ -78,15 +78,6 @@ def pad_histories(indptr: np.ndarray, items: np.ndarray, rows: np.ndarray, max_l
     return _gather(items, end - 1, np.minimum(end - start, max_len), max_len, side)
 
 
-def pad_sequences(sequences: Sequence[np.ndarray], max_len: int, side: str = "left") -> np.ndarray:
-    """Like ``pad_histories`` for a list of item-index arrays (oldest first)."""
-    seqs = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
-    lengths = np.asarray([len(s) for s in seqs], dtype=np.int64)
-    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    items = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
-    return pad_histories(indptr, items, np.arange(len(seqs)), max_len, side)
-
-
 def training_windows(indptr: np.ndarray, items: np.ndarray, max_len: int, side: str = "left",
                      offsets: np.ndarray | None = None) -> TrainingWindows:
     """Cut every history into windows whose every position predicts the next item.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.models.sequences import (PAD, collapse_repeats, pad_histories, pad_sequences, sampled_softmax_cross_entropy,
+from recsys.models.sequences import (PAD, collapse_repeats, pad_histories, sampled_softmax_cross_entropy,
                                      softmax_cross_entropy_backward, training_windows)
 
 
@@ -31,11 +31,12 @@ def test_pad_left_keeps_the_most_recent_items_shifted_by_one():
 
 
 def test_pad_right_and_empty_histories():
-    out = pad_sequences([[], [5], [1, 2, 3, 4, 5, 6]], 4, "right")
+    indptr, items = np.array([0, 0, 1, 7]), np.array([5, 1, 2, 3, 4, 5, 6])  # [], [5], [1..6]
+    out = pad_histories(indptr, items, np.array([0, 1, 2]), 4, "right")
     assert out.tolist() == [[0, 0, 0, 0], [6, 0, 0, 0], [4, 5, 6, 7]]
-    assert pad_sequences([], 3).shape == (0, 3)
+    assert pad_histories(indptr, items, np.array([], np.int64), 3).shape == (0, 3)
     with pytest.raises(ValueError):
-        pad_sequences([[1]], 3, "middle")
+        pad_histories(indptr, items, np.array([1]), 3, "middle")
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
