@@ -8,12 +8,11 @@ Figures are printed (run with -s to see them).
 
 from __future__ import annotations
 
-import pathlib
 
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
+from apptest_pages import open_page
 
 from recsys.adapt.cold_start import ATTRIBUTES_LABEL, CONTENT_LABEL, POPULARITY_LABEL, compare_cold_start
 from recsys.data.samples import import_sample
@@ -25,7 +24,6 @@ from recsys.runs import dataset_from_tables, load_run, train_run
 from recsys.training.options import FitOptions
 from recsys.workspace import Workspace
 
-APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 DATASET = "sample-content-platform"
 
 
@@ -105,11 +103,7 @@ def test_evaluate_page_shows_the_cold_start_protocols(tmp_path, monkeypatch):
     ws = Workspace()
     import_sample("content-platform", ws)
     run = train_run(ws, DATASET, "content_tfidf", split="item_cold")
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("pages/evaluate.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/evaluate.py")
     protocol = next(s for s in at.selectbox if s.label == "Protocol")
     assert protocol.options == ["Item-cold (new items)", "User-cold (new customers)"]
     # item-cold: the run trained on it, next to the references

@@ -7,12 +7,11 @@ shared by the module; measured win rates are printed (run with -s to see them).
 from __future__ import annotations
 
 import json
-import pathlib
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_pages import open_page
 
 from recsys.cli import main as cli_main
 from recsys.data.samples import import_sample
@@ -23,7 +22,6 @@ from recsys.explain.whatif import history_items
 from recsys.runs import load_run, train_run
 from recsys.workspace import Workspace
 
-APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 DATASET = "sample-content-platform"
 RUNS = {
     "ease": {},
@@ -131,11 +129,7 @@ def test_cli_explain_and_fidelity(sample, tmp_path, capsys):
 
 def test_customer_page_explains_with_every_method(sample, monkeypatch):
     monkeypatch.setenv("RECSYS_WORKSPACE", str(sample.root))
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
-    at.switch_page("pages/customer.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/customer.py", timeout=600)
     for key, method in [("ease", "exact"), ("sasrec", "attention"), ("sasrec", "captum"), ("hybrid", "shap")]:
         at.selectbox(key="customer_run").set_value(sample.ids[key])
         at.run()

@@ -7,12 +7,11 @@ the module; the measured figures are printed (run with -s to see them).
 from __future__ import annotations
 
 import json
-import pathlib
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_pages import open_page
 
 from recsys.cli import main as cli_main
 from recsys.data.samples import import_sample
@@ -20,7 +19,6 @@ from recsys.fairness.report import fairness_report, run_inputs, sweep
 from recsys.runs import train_run
 from recsys.workspace import Workspace
 
-APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 DATASET = "sample-content-platform"
 
 
@@ -103,11 +101,7 @@ def test_cli_writes_csv_tables_and_an_offline_html_report(trained, tmp_path, cap
 
 def test_fairness_page_renders_charts_and_downloads(trained, monkeypatch):
     monkeypatch.setenv("RECSYS_WORKSPACE", str(trained.root))
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("pages/fairness.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/fairness.py")
     assert at.title[0].value == "Fairness"
     charts = at.get("plotly_chart")
     assert len(charts) >= 5, "by group, calibration, exposure, Lorenz and trade-off"

@@ -17,7 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+
+from apptest_pages import open_page
 
 from recsys.cli import main as cli_main
 from recsys.data.samples import import_sample
@@ -32,7 +33,6 @@ from recsys.segments.lists import ListOptions, customer_lists
 from recsys.segments.views import engaged_customers, run_holdout_lift, segment_lift
 from recsys.workspace import Workspace
 
-APP = str(pathlib.Path(__file__).resolve().parents[1] / "app.py")
 DATASET = "sample-content-platform"
 
 
@@ -170,11 +170,7 @@ def capture_downloads(monkeypatch) -> dict[str, bytes]:
 def test_segments_page_builds_shows_masked_emails_and_downloads(trained, monkeypatch):
     monkeypatch.setenv("RECSYS_WORKSPACE", str(trained.root))
     files = capture_downloads(monkeypatch)
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("pages/segments.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("pages/segments.py")
     assert at.title[0].value == "Segments"
     at.button(key="FormSubmitter:segment-form-Build segment").click()
     at.run()
