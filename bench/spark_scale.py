@@ -181,7 +181,7 @@ def run_local(data: Path, workdir: Path, mem_gb: float, timeout: float) -> dict:
     tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
     reason = "out of memory (cap %.0f GB)" % mem_gb if "MemoryError" in proc.stderr or proc.returncode in (-9, 137) \
         else tail[0][:200]
-    return {**_steps(proc.stdout), "failed": reason}
+    return {**_steps(proc.stdout), "failed": reason, "stderr_tail": (proc.stderr or "").strip().splitlines()[-3:]}
 
 
 def _steps(stdout: str | bytes) -> dict:
