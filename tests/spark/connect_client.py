@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.spark.planted import planted_events, planted_items
 
 PARAMS = {"factors": 16, "iterations": 8, "regularization": 0.1, "alpha": 1.0, "weighting": "log"}
+SHAPE = {"n_users": 300, "n_items": 120}  # smaller than the local[2] tests': a Connect round trip per job
 
 
 def main(address: str, workdir: str) -> int:
@@ -30,8 +31,8 @@ def main(address: str, workdir: str) -> int:
     from recsys.workspace import Workspace
 
     folder = Path(workdir)
-    planted_events().to_csv(folder / "events.csv", index=False)
-    planted_items().to_csv(folder / "items.csv", index=False)
+    planted_events(**SHAPE).to_csv(folder / "events.csv", index=False)
+    planted_items(SHAPE["n_items"]).to_csv(folder / "items.csv", index=False)
     settings = SparkSettings(master=address, shuffle_partitions=4, als_blocks=2)
     spark = get_session(settings)
     ws = Workspace(folder / "workspace")
@@ -40,7 +41,7 @@ def main(address: str, workdir: str) -> int:
     record = train_spark_run(ws, "planted", PARAMS, settings=settings)
     write_export(spark, spark_lists(spark, ws, record["id"], n=5), str(folder / "lists"), "parquet",
                  kind="lists", workspace=ws, run_id=record["id"])
-    members, _ = spark_segment(spark, ws, record["id"], category="Group0", affinity="max", size=60,
+    members, _ = spark_segment(spark, ws, record["id"], category="Group0", affinity="max", size=30,
                                min_events=5, exclude_buyers=True)
     write_export(spark, members, str(folder / "segment"), "parquet", kind="segment", workspace=ws,
                  run_id=record["id"], rule={"target": "category=Group0", "size": 60})

@@ -94,13 +94,14 @@ def test_connect_runs_import_train_lists_and_segment(connect_result):
     from recsys.segments.lists import ListOptions, customer_lists
     from recsys.segments.rules import SegmentRule, Target
     from recsys.workspace import Workspace
+    from tests.spark.connect_client import SHAPE
     from tests.spark.planted import planted_events
 
     assert connect_result["session"].startswith("pyspark.sql.connect")  # really a Connect client
     ws = Workspace(connect_result["workspace"])
     info = ws.dataset_info("planted")
     assert info.engine == "spark" and info.metadata["spark"]["master"].startswith("sc://127.0.0.1:")
-    assert len(ws.load_table("planted", "interactions")) == len(planted_events())
+    assert len(ws.load_table("planted", "interactions")) == len(planted_events(**SHAPE))
 
     loaded = load_run(ws, connect_result["run_id"], with_split=True)
     assert isinstance(loaded.model, ALS) and loaded.notes == ()
@@ -117,7 +118,7 @@ def test_connect_runs_import_train_lists_and_segment(connect_result):
     np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6)
 
     rule = SegmentRule(name="g0", run_id=connect_result["run_id"], target=Target.parse("category=Group0"),
-                       affinity="max", size=60, min_events=5, exclude_buyers=True, min_size=1)
+                       affinity="max", size=30, min_events=5, exclude_buyers=True, min_size=1)
     local = build_audience(rule, plain.model, plain.data).members
     segment = pd.read_parquet(connect_result["segment"]).sort_values("rank")
     assert segment["user_id"].astype(str).tolist() == local["user_id"].tolist()
