@@ -99,6 +99,31 @@ def _env(root: pathlib.Path) -> dict:
     return env
 
 
+# Loaded by the killed process through PYTHONPATH: holds each workspace temporary for half a
+# second before it is renamed into place. A small export's temporaries otherwise live for
+# microseconds, and on an idle machine the "temp" kill point was missed (the export had ended).
+_SLOW_RENAME_HOOK = f"""
+import os, time
+def _held(rename):
+    def wrapper(src, dst, *args, **kwargs):
+        if os.path.basename(os.fspath(src)).startswith({TMP_PREFIX!r}):
+            time.sleep(0.5)
+        return rename(src, dst, *args, **kwargs)
+    return wrapper
+os.rename, os.replace = _held(os.rename), _held(os.replace)
+"""
+
+
+def _env_holding_temporaries(root: pathlib.Path, folder: pathlib.Path) -> dict:
+    """:func:`_env` plus a ``sitecustomize`` that keeps temporaries on disk long enough to be seen."""
+    hook = folder / "hold-temporaries"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_SLOW_RENAME_HOOK)
+    env = _env(root)
+    env["PYTHONPATH"] = os.pathsep.join((str(hook), env["PYTHONPATH"]))
+    return env
+
+
 def _segment_cmd(root: pathlib.Path, run_id: str, out: pathlib.Path) -> list[str]:
     return [sys.executable, "-m", "recsys", "segment", "--run", run_id, "--target", "category=c1",
             "--size", "150", "--min-size", "10", "--format", "csv", "--out", str(out), "--workspace", str(root)]
@@ -219,7 +244,8 @@ def test_killed_training_job_lists_no_partial_run(previous, trigger):
 @pytest.mark.parametrize("trigger", _points("temp", "delay"))
 def test_killed_export_lists_no_partial_export(previous, trigger):
     state, root = previous, previous["root"]
-    proc = subprocess.Popen(_segment_cmd(root, state["run"], state["tmp"] / "after.csv"), env=_env(root), cwd=REPO,
+    env = _env_holding_temporaries(root, state["tmp"]) if trigger == "temp" else _env(root)
+    proc = subprocess.Popen(_segment_cmd(root, state["run"], state["tmp"] / "after.csv"), env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     killed = kill_when(proc, trigger, root, seed=37)
     assert killed or trigger != "temp", "the export ended before its files were written"
