@@ -222,10 +222,12 @@ def test_killed_import_overwrite_leaves_the_old_or_the_new_dataset(previous, tri
 
 
 @pytest.mark.parametrize("trigger", _points("temp", "delay", "late"))
-def test_killed_training_job_lists_no_partial_run(previous, trigger):
+def test_killed_training_job_lists_no_partial_run(previous, trigger, monkeypatch):
     state, root = previous, previous["root"]
     ws = Workspace(root)
     runs_before = {r["id"] for r in ws.list_records("runs")}
+    if trigger == "temp":  # the worker inherits this environment
+        monkeypatch.setenv("PYTHONPATH", _env_holding_temporaries(root, state["tmp"])["PYTHONPATH"])
     job_id = start_training_job(ws, dataset="shop", model_key="ease", device="cpu")
     pid = ws.get_record("jobs", job_id)["pid"]
     proc = _Pid(pid)
