@@ -41,3 +41,12 @@ def test_no_pickle_loading_anywhere():
                 if pattern.search(line):
                     offenders.append(f"{path.relative_to(REPO)}:{lineno}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_spark_worker_helpers_do_not_import_the_model_stack():
+    # Spark's Python workers import these to score; executors need not have torch installed.
+    code = ("import sys, recsys.spark.scoring, recsys.segments.ranking; "
+            "print(sorted(m for m in ('torch', 'streamlit') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

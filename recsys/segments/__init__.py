@@ -6,11 +6,24 @@ Parquet, Excel, Google Customer Match, Meta), ``manifest``, ``privacy`` and ``st
 (workspace records of kinds "segments" and "exports").
 """
 
-from recsys.segments.audience import Audience, build_audience
-from recsys.segments.lists import CustomerLists, ListOptions, customer_lists
-from recsys.segments.manifest import Manifest
-from recsys.segments.privacy import DEFAULT_MIN_SIZE, SegmentTooSmall
-from recsys.segments.rules import AFFINITY_MODES, RuleError, SegmentRule, Target, parse_query
+import importlib
+
+# Loaded on first use (PEP 562): ``recsys.segments.ranking`` runs in Spark's Python workers,
+# which must not import the model stack (torch) that ``audience`` brings.
+_HOMES = {
+    "Audience": "audience", "build_audience": "audience",
+    "CustomerLists": "lists", "ListOptions": "lists", "customer_lists": "lists",
+    "Manifest": "manifest", "DEFAULT_MIN_SIZE": "privacy", "SegmentTooSmall": "privacy",
+    "AFFINITY_MODES": "rules", "RuleError": "rules", "SegmentRule": "rules", "Target": "rules",
+    "parse_query": "rules",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'recsys.segments' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"recsys.segments.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "AFFINITY_MODES", "Audience", "CustomerLists", "DEFAULT_MIN_SIZE", "ListOptions", "Manifest", "RuleError",

@@ -8,6 +8,7 @@ first, ties broken by the raw customer id.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from recsys.data.dataset import SECONDS_PER_DAY, Dataset
 from recsys.models.base import Recommender
+from recsys.segments.ranking import best_target_rank
 from recsys.segments.rules import RuleError, SegmentRule, Target, evaluate
 
 # Scores held per batch: batch_size x n_items float32 stays near 32 MB (below glibc's largest mmap
@@ -98,10 +100,14 @@ def item_attributes(data: Dataset) -> pd.DataFrame:
 
     ``price_tier``: "free" at price 0, else budget / mid / premium by terciles of the positive prices.
     """
-    frame = data.item_features.copy() if data.item_features is not None else \
-        pd.DataFrame(index=pd.RangeIndex(data.n_items))
+    return catalog_attributes(data.item_features, data.items.ids)
+
+
+def catalog_attributes(features: pd.DataFrame | None, item_ids: np.ndarray) -> pd.DataFrame:
+    """:func:`item_attributes` from item features aligned with ``item_ids`` (None: none)."""
+    frame = features.copy() if features is not None else pd.DataFrame(index=pd.RangeIndex(len(item_ids)))
     if "item_id" not in frame:
-        frame["item_id"] = data.items.ids.astype(str)
+        frame["item_id"] = np.asarray(item_ids).astype(str)
     if "price" in frame and "price_tier" not in frame:
         frame["price_tier"] = price_tiers(pd.to_numeric(frame["price"], errors="coerce"))
     return frame
@@ -121,14 +127,19 @@ def price_tiers(price: pd.Series) -> pd.Series:
 
 def resolve_target(target: Target, data: Dataset) -> np.ndarray:
     """Item indices of ``target`` (ascending); raise ``RuleError`` when it matches nothing."""
+    return target_indices(target, data.items.ids, lambda: item_attributes(data))
+
+
+def target_indices(target: Target, item_ids: np.ndarray, attributes: Callable[[], pd.DataFrame]) -> np.ndarray:
+    """:func:`resolve_target` over an item id map; ``attributes()`` (read only when the target
+    queries the catalog) gives :func:`catalog_attributes` aligned with ``item_ids``."""
     if target.items:
-        idx = data.items.index_of(list(target.items))
+        idx = pd.Index(np.asarray(item_ids).astype(str)).get_indexer(list(target.items))
         unknown = [i for i, j in zip(target.items, idx) if j < 0]
         if unknown:
             raise RuleError(f"unknown target item(s): {', '.join(unknown[:5])}")
-        return np.unique(idx)
-    attributes = item_attributes(data)
-    idx = np.flatnonzero(evaluate(target.clauses(), attributes))
+        return np.unique(idx).astype(np.int64)
+    idx = np.flatnonzero(evaluate(target.clauses(), attributes()))
     if len(idx) == 0:
         raise RuleError(f"no catalog item matches the target {target.describe()}")
     return idx.astype(np.int64)
@@ -211,7 +222,7 @@ def affinities(model: Recommender, users: np.ndarray, target_items: np.ndarray, 
         scores = np.asarray(model.score(batch), dtype=np.float32)
         if mode == "rank":
             scores = np.where(np.isnan(scores), -np.inf, scores)
-            out[start:start + len(batch)] = _target_rank(scores, targets, _seen_rows(model, batch))
+            out[start:start + len(batch)] = best_target_rank(scores, targets, _seen_rows(model, batch))
             continue
         on_target = scores[:, targets]
         on_target[np.isnan(on_target)] = -np.inf
@@ -220,17 +231,6 @@ def affinities(model: Recommender, users: np.ndarray, target_items: np.ndarray, 
         else:
             out[start:start + len(batch)] = on_target.mean(axis=1, dtype=np.float64)
     return out
-
-
-def _target_rank(scores: np.ndarray, targets: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    on_target = scores[:, targets]
-    best_pos = np.argmax(on_target, axis=1)  # first maximum: the lowest target index among ties
-    best_item = targets[best_pos]
-    best = on_target[np.arange(len(scores)), best_pos][:, None]
-    competitor = ~seen
-    competitor[:, targets] = False
-    ahead = (scores > best) | ((scores == best) & (np.arange(scores.shape[1])[None, :] < best_item[:, None]))
-    return 1.0 + (ahead & competitor).sum(axis=1)
 
 
 def _seen_rows(model: Recommender, users: np.ndarray) -> np.ndarray:

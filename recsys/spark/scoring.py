@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.segments.ranking import best_target_rank
 from recsys.spark._deps import DataFrame, F, SparkSession
 
 SCORE_BUDGET_FLOATS = 8_000_000
@@ -81,26 +82,14 @@ def target_rank(users: DataFrame, item_factors: np.ndarray, targets: np.ndarray)
             for part in _chunks(pdf, items.shape[0]):
                 scores = _matrix(part) @ items.T
                 scores[np.isnan(scores)] = -np.inf
-                competitor = np.ones(scores.shape, dtype=bool)
+                seen = np.zeros(scores.shape, dtype=bool)
                 for row, excluded in enumerate(part["exclude"]):
                     if excluded is not None and len(excluded):
-                        competitor[row, np.asarray(excluded, np.int64)] = False
-                competitor[:, targets] = False
+                        seen[row, np.asarray(excluded, np.int64)] = True
                 yield pd.DataFrame({"user_idx": part["user_idx"].to_numpy(np.int64),
-                                    "affinity": _best_target_rank(scores, targets, competitor)})
+                                    "affinity": best_target_rank(scores, targets, seen).astype(np.float64)})
 
     return users.select("user_idx", "features", "exclude").mapInPandas(run, AFFINITY_SCHEMA)
-
-
-def _best_target_rank(scores: np.ndarray, targets: np.ndarray, competitor: np.ndarray) -> np.ndarray:
-    if not len(scores):
-        return np.zeros(0, np.float64)
-    on_target = scores[:, targets]
-    best_pos = np.argmax(on_target, axis=1)  # the first maximum: the lowest target index among ties
-    best_item = targets[best_pos]
-    best = on_target[np.arange(len(scores)), best_pos][:, None]
-    ahead = (scores > best) | ((scores == best) & (np.arange(scores.shape[1])[None, :] < best_item[:, None]))
-    return 1.0 + (ahead & competitor).sum(axis=1).astype(np.float64)
 
 
 def _chunks(pdf: pd.DataFrame, width: int):

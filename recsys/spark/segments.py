@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.dataset import SECONDS_PER_DAY
-from recsys.segments.audience import price_tiers
+from recsys.segments.audience import catalog_attributes, target_indices
 from recsys.segments.rules import RuleError, SegmentRule, Target, evaluate
 from recsys.spark._deps import DataFrame, F, SparkSession, Window
 from recsys.spark.errors import SparkDataError
@@ -74,24 +74,11 @@ def spark_segment(spark: SparkSession, workspace: Any, run_id: str, *, target: s
 
 def target_items(workspace: Any, run: RunFactors, target: Target) -> np.ndarray:
     """Item indices of ``target`` in the run's item map (ascending), as ``resolve_target`` locally."""
-    if target.items:
-        idx = pd.Index(run.item_ids).get_indexer(list(target.items))
-        unknown = [i for i, j in zip(target.items, idx) if j < 0]
-        if unknown:
-            raise RuleError(f"unknown target item(s): {', '.join(unknown[:5])}")
-        return np.unique(idx).astype(np.int64)
-    catalog = workspace.load_table(run.record["dataset"], "items")
-    attributes = _aligned(catalog, "item_id", run.item_ids)
-    if attributes is None:
-        attributes = pd.DataFrame(index=pd.RangeIndex(len(run.item_ids)))
-    if "item_id" not in attributes:
-        attributes["item_id"] = run.item_ids.astype(str)
-    if "price" in attributes and "price_tier" not in attributes:
-        attributes["price_tier"] = price_tiers(pd.to_numeric(attributes["price"], errors="coerce"))
-    idx = np.flatnonzero(evaluate(target.clauses(), attributes))
-    if not len(idx):
-        raise RuleError(f"no catalog item matches the target {target.describe()}")
-    return idx.astype(np.int64)
+    def attributes() -> pd.DataFrame:
+        catalog = workspace.load_table(run.record["dataset"], "items")
+        return catalog_attributes(_aligned(catalog, "item_id", run.item_ids), run.item_ids)
+
+    return target_indices(target, run.item_ids, attributes)
 
 
 def customers_matching(workspace: Any, run: RunFactors, rule: SegmentRule) -> np.ndarray | None:
