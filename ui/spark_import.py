@@ -72,7 +72,7 @@ def render_spark_import(ws) -> None:
 
 
 def _run_import(ws, events: str, items: str, mapping: str, name: str, master: str, out: str, overwrite: bool) -> None:
-    from recsys.spark.errors import SparkDataError, SparkUnavailable
+    from recsys.spark.errors import SparkDataError, SparkUnavailable, first_line
     from recsys.spark.importer import import_spark_dataset
     from recsys.spark.settings import SparkSettings
     from recsys.workspace import WorkspaceError
@@ -90,17 +90,12 @@ def _run_import(ws, events: str, items: str, mapping: str, name: str, master: st
                                                 mapping=parse_mapping(mapping), out=out.strip() or None,
                                                 settings=settings, overwrite=overwrite)
     except (SparkUnavailable, SparkDataError, WorkspaceError, ValueError) as exc:
-        st.error(f"Spark import failed: {_one_line(exc)}")
+        st.error(f"Spark import failed: {first_line(exc)}")
         return
     except Exception as exc:  # noqa: BLE001 - a cluster error of any kind: shown, not raised
-        st.error(f"Spark import failed ({type(exc).__name__}): {_one_line(exc)}")
+        st.error(f"Spark import failed ({type(exc).__name__}): {first_line(exc)}")
         return
     state.set_current_dataset(info.name)
     state.flash(f"Imported **{info.name}** with Spark: {report.stats['n_rows_kept']:,} events, "
                 f"{report.stats['n_rows_dropped']:,} dropped; events at `{info.metadata['spark']['events_path']}`")
     st.rerun()
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip("'\" \n").splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

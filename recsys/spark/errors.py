@@ -19,3 +19,9 @@ class SparkUnavailable(ImportError):
 
 class SparkDataError(ValueError):
     """Bad input for a Spark job: names the file, column or setting and what was wrong."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of ``exc``'s message (Spark's run to pages of JVM stack), or its type."""
+    lines = [line.strip() for line in str(exc).strip("'\" \n").splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

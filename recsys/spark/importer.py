@@ -19,7 +19,7 @@ import pandas as pd
 from recsys.spark._deps import DataFrame, F, SparkSession
 from recsys.spark.collect import to_pandas
 from recsys.spark.catalogs import read_catalog
-from recsys.spark.errors import SparkDataError
+from recsys.spark.errors import SparkDataError, first_line
 from recsys.spark.ingest import ROW, SparkValidation, read_source, validate_events
 from recsys.spark.profile import spark_profile
 from recsys.spark.session import get_session
@@ -135,9 +135,8 @@ def dataset_events(spark: SparkSession, info: Any) -> DataFrame:
         try:
             return spark.read.parquet(meta["events_path"])
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SparkDataError(f"dataset {info.name!r}: cannot read its events at {meta['events_path']}: {first}") \
-                from None
+            raise SparkDataError(f"dataset {info.name!r}: cannot read its events at {meta['events_path']}: "
+                                 f"{first_line(exc)}") from None
     if "interactions" not in info.columns:
         raise SparkDataError(f"dataset {info.name!r} has no interactions table")
     frame = spark.read.parquet(str(Path(info.path) / "interactions.parquet"))

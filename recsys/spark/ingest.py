@@ -24,7 +24,7 @@ from recsys.data.errors import DataValidationError
 from recsys.data.mapping import ColumnMapping, resolve_mapping
 from recsys.data.readers import MISSING_MARKERS
 from recsys.spark._deps import DataFrame, F, SparkSession, T
-from recsys.spark.errors import SparkDataError
+from recsys.spark.errors import SparkDataError, first_line
 
 ROW = "row"  # order of the source rows (ties in time keep it, as locally)
 CHECK_COLUMNS = ["severity", "code", "table", "column", "count", "message"]
@@ -97,8 +97,7 @@ def read_source(spark: SparkSession, paths: Sequence[str], *, fmt: str | None = 
                     .option("mode", "PERMISSIVE").option("multiLine", False).csv(list(paths)))
         return spark.read.parquet(*paths)
     except Exception as exc:  # AnalysisException: path not found, not Parquet...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SparkDataError(f"cannot read {', '.join(paths)}: {first}") from None
+        raise SparkDataError(f"cannot read {', '.join(paths)}: {first_line(exc)}") from None
 
 
 def clean_text(col: Any) -> Any:
