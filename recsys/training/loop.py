@@ -94,13 +94,16 @@ def run_epochs(
         if options.over_budget() and epoch < n_epochs:
             stopped_by = BUDGET
             break
-    if best_state is not None and best_epoch != epoch and restore is not None:
-        restore(best_state)
+    kept = epoch  # without a restore (or a validated best), the model keeps its last epoch
+    if best_state is not None and restore is not None:
+        kept = best_epoch
+        if best_epoch != epoch:
+            restore(best_state)
     result = LoopResult(epochs_run=epoch if n_epochs > 0 else 0, best_epoch=best_epoch,
                         best_metric=None if best_metric == -math.inf else best_metric,
                         stopped_by=stopped_by, history=history)
     options.emit(ProgressEvent(stage="fit", step=result.epochs_run, total=n_epochs,
-                               metrics=dict(history[best_epoch - 1]) if best_epoch else {},
+                               metrics=dict(history[kept - 1]) if kept else {},
                                elapsed=options.elapsed(), eta=0.0,
-                               message=f"{stopped_by}; kept epoch {best_epoch}"))
+                               message=f"{stopped_by}; kept epoch {kept}"))
     return result

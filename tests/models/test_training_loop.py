@@ -45,6 +45,16 @@ def test_early_stopping_restores_the_best_state():
     assert [h["ndcg@10"] for h in result.history] == [0.1, 0.3, 0.2, 0.25, 0.2]
 
 
+def test_without_restore_the_final_event_names_the_last_epoch():
+    # BPR stops a stalled run but keeps its last state: the summary must not claim the best epoch
+    metrics, events = iter([0.1, 0.3, 0.2, 0.25, 0.2]), []
+    result = run_epochs(lambda e: 0.0, 6, FitOptions(callbacks=[events.append]), validate=lambda: next(metrics),
+                        patience=3)
+    assert result.best_epoch == 2 and result.epochs_run == 5
+    assert events[-1].message == f"{EARLY_STOPPED}; kept epoch 5"
+    assert events[-1].metrics["ndcg@10"] == 0.2
+
+
 def test_time_budget_stops_and_keeps_the_best_validated_state():
     values = iter([0.5, 0.4])
     state = {}
