@@ -8,7 +8,6 @@ under a spinner; every failure shows as one readable line. Shown only where pysp
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import streamlit as st
 
@@ -23,16 +22,17 @@ def spark_installed() -> bool:
 
 
 def parse_mapping(text: str) -> dict:
-    """The optional mapping box: ``{"interactions": {"user_id": "CustomerID"}}``; ValueError if malformed."""
+    """The optional mapping box, checked as the upload path checks it; ValueError if malformed."""
+    from recsys.data.errors import DataValidationError
+    from recsys.data.mapping import parse_mappings
+
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"the column mapping is not valid JSON: {exc}") from None
-    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise ValueError('the column mapping must look like {"interactions": {"user_id": "CustomerID"}}')
-    return value
+        return parse_mappings(text)
+    except DataValidationError as exc:
+        raise ValueError(f"the column mapping: {exc}; it must look like "
+                         '{"interactions": {"user_id": "CustomerID"}}') from None
 
 
 def _paths(text: str) -> list[str]:

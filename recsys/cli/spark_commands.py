@@ -7,7 +7,6 @@ is comes from ``--master`` or ``$RECSYS_SPARK_MASTER`` (default ``local[*]``); s
 from __future__ import annotations
 
 import argparse
-import json
 
 from recsys.cli.errors import CliError
 
@@ -114,15 +113,14 @@ def _settings(args):
 
 
 def _mapping(text: str | None) -> dict:
-    if not text:
-        return {}
+    """``--map`` checked as the local import checks it (tables and roles named)."""
+    from recsys.data.errors import DataValidationError
+    from recsys.data.mapping import parse_mappings
+
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"--map is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise CliError('--map must be a JSON object like {"interactions": {"user_id": "CustomerID"}}')
-    return value
+        return parse_mappings(text) if text else {}
+    except DataValidationError as exc:
+        raise CliError(f"--map: {exc}") from None
 
 
 def _guarded(step):
